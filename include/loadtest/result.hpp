@@ -1,0 +1,116 @@
+// loadtest: what a test reports: live snapshots and the final result.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "loadtest/outcome.hpp"
+#include "loadtest/time.hpp"
+
+namespace loadtest {
+
+/** Latency figures of a set of samples, in seconds (like the original framework). */
+struct LatencySummary {
+  std::uint64_t count = 0;
+  double avg = 0, stddev = 0, min = 0, max = 0;
+  double p50 = 0, p90 = 0, p95 = 0, p99 = 0, p999 = 0;
+};
+
+/** One aggregated error: how often (category, message) happened. */
+struct ErrorEntry {
+  ErrorCategory category = ErrorCategory::none;
+  std::string message;
+  std::uint64_t count = 0;
+};
+
+/** The totals of one endpoint (or of the whole test). */
+struct EndpointResult {
+  std::string name;
+  std::uint64_t total_requests = 0;
+  std::uint64_t successful_requests = 0;
+  std::uint64_t failed_requests = 0;  ///< failures + errors, as in the original
+  std::uint64_t failures = 0;         ///< ran, wrong result
+  std::uint64_t errors = 0;           ///< could not complete
+  double requests_per_second = 0;
+  LatencySummary response_time;
+  /// Counts by HTTP status class: index 0 = no status, 1 = 1xx ... 5 = 5xx.
+  std::array<std::uint64_t, 6> status_classes{};
+};
+
+/** Open-model schedule accuracy (empty in the closed model). */
+struct ScheduleStats {
+  std::uint64_t intended = 0;  ///< arrivals the schedule asked for
+  std::uint64_t started = 0;   ///< arrivals that got a user and started
+  std::uint64_t late = 0;      ///< started more than 1 ms after their intended time
+  std::uint64_t dropped = 0;   ///< arrivals that found no user and no room in the queue
+  double lag_p50 = 0, lag_p99 = 0, lag_max = 0;  ///< seconds between intended and actual start
+};
+
+/** What the monitor sees every interval (the original `RealTimeMetrics`). */
+struct RealTimeMetrics {
+  std::string timestamp;            ///< UTC, ISO 8601
+  double elapsed = 0;               ///< seconds since the test started
+  double planned_duration = 0;      ///< the pattern's total length, seconds
+  std::uint64_t active_users = 0;
+  double requests_per_second = 0;   ///< over this interval
+  double current_error_rate = 0;    ///< (failures + errors) / requests over this interval, 0..1
+  double avg_response_time = 0;     ///< over this interval, seconds
+  double p50_response_time = 0;
+  double p95_response_time = 0;
+  double p99_response_time = 0;
+  double memory_usage = 0;          ///< process resident set size, MB
+  double cpu_usage = 0;             ///< process CPU time over wall time of this interval, percent
+  std::uint64_t interval_requests = 0;
+  std::uint64_t interval_errors = 0;    ///< failures + errors in this interval
+  std::uint64_t total_requests = 0;     ///< since the start
+  std::uint64_t total_errors = 0;       ///< failures + errors since the start
+  std::vector<ErrorEntry> top_errors;   ///< the most frequent errors so far (at most 5)
+};
+
+/** The final record of a test (the original `LoadTestResult`, extended). Times in seconds. */
+struct LoadTestResult {
+  std::string name;
+  std::string timestamp;  ///< UTC, ISO 8601, when the test started
+  std::string model = "closed";  ///< "closed" (users) or "open" (arrival rate)
+  std::uint64_t total_requests = 0;
+  std::uint64_t successful_requests = 0;
+  std::uint64_t failed_requests = 0;  ///< failures + errors
+  std::uint64_t failures = 0;
+  std::uint64_t errors_total = 0;
+  std::uint64_t cancelled_requests = 0;  ///< in flight at the end, cancelled after the grace period
+  double duration = 0;                   ///< measured wall time of the test, seconds
+  double avg_response_time = 0, min_response_time = 0, max_response_time = 0, stddev_response_time = 0;
+  double p50_response_time = 0, p90_response_time = 0, p95_response_time = 0, p99_response_time = 0,
+         p999_response_time = 0;
+  double requests_per_second = 0;
+  double error_rate = 0;    ///< failed / total, 0..1
+  double success_rate = 0;  ///< successful / total, 0..1
+  std::uint64_t max_active_users = 0;
+  /// Up to 100 distinct messages, "category: message (xN)", most frequent first (original format).
+  std::vector<std::string> errors;
+  std::vector<ErrorEntry> error_table;                    ///< aggregated (category, message) counts
+  std::uint64_t error_overflow = 0;                       ///< errors whose key did not fit the table
+  std::map<std::string, std::uint64_t> errors_by_category;
+  std::vector<EndpointResult> endpoints;                  ///< per endpoint, sorted by name
+  std::optional<LatencySummary> service_time;             ///< open model: send -> receive
+  std::optional<ScheduleStats> schedule;                  ///< open model only
+  std::vector<RealTimeMetrics> history;                   ///< the monitor's snapshots
+  std::map<std::string, std::string> config;              ///< the test's configuration, for reports
+};
+
+/** What a sink learns when a test starts. */
+struct TestInfo {
+  std::string name;
+  std::string timestamp;        ///< UTC, ISO 8601
+  std::string file_stamp;       ///< `YYYYmmdd_HHMMSS`, shared by every file of this run
+  std::string model = "closed";
+  double planned_duration = 0;  ///< seconds
+  std::uint64_t max_users = 0;
+  std::map<std::string, std::string> config;
+};
+
+}  // namespace loadtest
