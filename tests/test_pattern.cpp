@@ -1,1 +1,129 @@
-// placeholder: being written
+#define BOOST_TEST_MODULE pattern
+#include <boost/test/unit_test.hpp>
+
+#include "loadtest/pattern.hpp"
+
+using namespace loadtest;
+
+namespace {
+struct Point { Duration t; std::size_t users; };
+
+template <class P>
+void check_points(const P& p, std::initializer_list<Point> points) {
+  for (const Point& pt : points) {
+    BOOST_TEST_CONTEXT("t = " << format_duration(pt.t)) { BOOST_TEST(p.users_at(pt.t) == pt.users); }
+  }
+}
+
+template <class P>
+void check_monotonic(const P& p, Duration from, Duration to, bool up) {
+  std::size_t prev = p.users_at(from);
+  for (Duration t = from; t < to; t += 10ms) {
+    std::size_t u = p.users_at(t);
+    BOOST_TEST_CONTEXT("t = " << format_duration(t)) { BOOST_TEST((up ? u >= prev : u <= prev)); }
+    prev = u;
+  }
+}
+
+template <class P>
+void check_invalid(const P& p, const std::string& fragment) {
+  BOOST_CHECK_EXCEPTION(p.validate(), std::invalid_argument, [&](const std::invalid_argument& e) {
+    BOOST_TEST_MESSAGE(e.what());
+    return std::string(e.what()).find(fragment) != std::string::npos;
+  });
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(pattern)
+
+BOOST_AUTO_TEST_CASE(defaults_equal_the_original_framework) {
+  RampUsers r;
+  BOOST_TEST(r.users == 10u);
+  BOOST_TEST(to_seconds(r.ramp_up) == 5.0);
+  BOOST_TEST(to_seconds(r.duration()) == 60.0);
+  BOOST_TEST(r.max_users() == 10u);
+}
+
+BOOST_AUTO_TEST_CASE(constant_users) {
+  ConstantUsers c{5, 10s};
+  check_points(c, {{-1ms, 0}, {0s, 5}, {5s, 5}, {10s - 1ns, 5}, {10s, 0}, {11s, 0}});
+  BOOST_TEST((c.duration() == 10s));
+  check_invalid(ConstantUsers{0, 1s}, "users");
+  check_invalid(ConstantUsers{1, 0s}, "duration");
+}
+
+BOOST_AUTO_TEST_CASE(ramp_staggers_like_the_original) {
+  // 10 users over 5 s: user i starts at i * 0.5 s.
+  RampUsers r{10, 5s, 5s, 0s};
+  check_points(r, {{0s, 1}, {499ms, 1}, {500ms, 2}, {999ms, 2}, {1s, 3}, {4500ms, 10}, {4999ms, 10},
+                   {5s, 10}, {9999ms, 10}, {10s, 0}});
+  check_monotonic(r, 0s, 5s, true);
+}
+
+BOOST_AUTO_TEST_CASE(ramp_down_leaves_evenly) {
+  RampUsers r{4, 0s, 2s, 4s};
+  check_points(r, {{0s, 4}, {1s, 4}, {2s, 4}, {2999ms, 4}, {3s, 3}, {4s, 2}, {5s, 1}, {5999ms, 1}, {6s, 0}});
+  check_monotonic(r, 2s, 6s, false);
+}
+
+BOOST_AUTO_TEST_CASE(ramp_over_total_duration) {
+  auto r = RampUsers::over(20, 60s, 10s, 5s);
+  BOOST_TEST((r.hold == 45s));
+  BOOST_TEST((r.duration() == 60s));
+  BOOST_CHECK_THROW(RampUsers::over(20, 10s, 8s, 5s), std::invalid_argument);
+  check_invalid(RampUsers{0, 1s, 1s, 0s}, "users");
+  check_invalid(RampUsers{1, -1s, 1s, 0s}, "negative");
+  check_invalid(RampUsers{1, 0s, 0s, 0s}, "duration");
+}
+
+BOOST_AUTO_TEST_CASE(step_users) {
+  StepUsers s{10, 5, 10s, 3, 0s};
+  check_points(s, {{0s, 10}, {9999ms, 10}, {10s, 15}, {20s, 20}, {29999ms, 20}, {30s, 0}});
+  BOOST_TEST(s.max_users() == 20u);
+  BOOST_TEST((s.duration() == 30s));
+  StepUsers ramped{0, 10, 10s, 2, 2s};
+  check_points(ramped, {{0s, 0}, {10s, 0}, {11s, 5}, {12s, 10}, {19s, 10}});
+  check_monotonic(ramped, 10s, 12s, true);
+  check_invalid(StepUsers{1, 1, 10s, 0, 0s}, "steps");
+  check_invalid(StepUsers{1, 1, 0s, 2, 0s}, "step length");
+  check_invalid(StepUsers{1, 1, 10s, 2, 11s}, "ramp");
+  check_invalid(StepUsers{0, 0, 10s, 2, 0s}, "never");
+}
+
+BOOST_AUTO_TEST_CASE(spike_users) {
+  SpikeUsers s{10, 110, 10s, 10s, 5s, 10s, 60s};
+  check_points(s, {{0s, 10}, {9999ms, 10}, {10s, 10}, {15s, 60}, {20s, 110}, {24999ms, 110}, {25s, 110},
+                   {30s, 60}, {35s, 10}, {59s, 10}, {60s, 0}});
+  check_monotonic(s, 10s, 20s, true);
+  check_monotonic(s, 25s, 35s, false);
+  // A zero-length rise jumps.
+  SpikeUsers jump{1, 50, 1s, 0s, 1s, 0s, 3s};
+  check_points(jump, {{999ms, 1}, {1s, 50}, {1999ms, 50}, {2s, 1}});
+  check_invalid(SpikeUsers{1, 2, 50s, 5s, 10s, 5s, 60s}, "ends after");
+  check_invalid(SpikeUsers{1, 2, -1s, 5s, 10s, 5s, 60s}, "negative");
+}
+
+BOOST_AUTO_TEST_CASE(custom_users_is_clamped) {
+  CustomUsers c{[](double s) { return s * 10; }, 50, 10s};
+  check_points(c, {{0s, 0}, {1s, 10}, {2500ms, 25}, {6s, 50}, {9s, 50}, {10s, 0}});
+  CustomUsers weird{[](double s) { return s < 1 ? -5.0 : std::nan(""); }, 5, 2s};
+  check_points(weird, {{0s, 0}, {1500ms, 0}});
+  check_invalid(CustomUsers{nullptr, 5, 1s}, "no function");
+  check_invalid(CustomUsers{[](double) { return 1.0; }, 0, 1s}, "max");
+}
+
+BOOST_AUTO_TEST_CASE(stages_interpolate_like_k6) {
+  Stages st{{{10s, 100}, {20s, 100}, {0s, 20}, {10s, 0}}, 0};
+  check_points(st, {{0s, 0}, {1s, 10}, {5s, 50}, {10s, 100}, {29999ms, 100}, {30s, 20}, {35s, 10}, {40s, 0}});
+  BOOST_TEST(st.max_users() == 100u);
+  BOOST_TEST((st.duration() == 40s));
+  check_monotonic(st, 0s, 10s, true);
+  check_monotonic(st, 30s, 40s, false);
+  check_invalid(Stages{{}, 0}, "at least one");
+  check_invalid(Stages{{{-1s, 5}}, 0}, "stage 1");
+  check_invalid(Stages{{{1s, 5}, {1s, -2}}, 0}, "stage 2");
+  check_invalid(Stages{{{0s, 5}}, 0}, "no time");
+  check_invalid(Stages{{{1s, 0}}, 0}, "never");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

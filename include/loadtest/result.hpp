@@ -111,6 +111,7 @@ struct TestInfo {
   double planned_duration = 0;  ///< seconds
   std::uint64_t max_users = 0;
   std::map<std::string, std::string> config;
+  std::string results_dir = "loadtest_results";  ///< where file sinks write, unless told otherwise
 };
 
 }  // namespace loadtest

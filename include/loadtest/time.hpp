@@ -88,7 +88,7 @@ inline std::string iso8601_utc(WallClock::time_point tp) {
   std::tm tm = detail::utc_tm(tp);
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(tp.time_since_epoch()).count() % 1000000;
   if (us < 0) us += 1000000;
-  char buf[40];
+  char buf[80];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(us));
   return buf;
@@ -97,7 +97,7 @@ inline std::string iso8601_utc(WallClock::time_point tp) {
 /** The compact UTC stamp used in result file names: `YYYYmmdd_HHMMSS`. */
 inline std::string file_stamp_utc(WallClock::time_point tp) {
   std::tm tm = detail::utc_tm(tp);
-  char buf[20];
+  char buf[64];
   std::snprintf(buf, sizeof buf, "%04d%02d%02d_%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                 tm.tm_hour, tm.tm_min, tm.tm_sec);
   return buf;

@@ -1,0 +1,48 @@
+// loadtest: the engine's configuration (what is not a policy).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+#include "loadtest/http.hpp"
+#include "loadtest/time.hpp"
+
+namespace loadtest {
+
+/** Which outcomes make a user back off. */
+enum class BackoffTrigger : std::uint8_t {
+  errors,               ///< transport errors and exceptions only (the original behaviour)
+  errors_and_failures,  ///< also failed checks (unexpected status, wrong body)
+};
+
+/** What the engine needs besides its four policies. Defaults equal the original framework's
+ *  (results directory `loadtest_results`, monitor interval 1 s; the user count, duration and
+ *  ramp-up defaults live in the pattern, `RampUsers{}`: 10 users, 60 s, 5 s ramp-up). */
+struct Config {
+  std::string name = "loadtest";                ///< test name: labels results and file names
+  unsigned threads = 1;                         ///< I/O threads; users are spread over them
+  std::string results_dir = "loadtest_results"; ///< where file sinks write (created 0700)
+  Duration monitor_interval = 1s;               ///< how often the monitor takes a snapshot
+  /// At the end, in-flight actions get this long to finish before they are cancelled and counted.
+  Duration grace_period = 5s;
+  std::uint64_t seed = 0;                       ///< RNG seed for reproducible runs; 0: random
+  std::string target;                           ///< base URL for `Session::http()` (may be empty)
+  http::Options http;                           ///< timeouts, headers, TLS switches for `Session::http()`
+  BackoffTrigger backoff_on = BackoffTrigger::errors;
+  bool handle_signals = true;                   ///< SIGINT/SIGTERM end the test early, results kept
+  std::map<std::string, std::string> labels;    ///< extra key/values copied into the result's config
+
+  /** Throws std::invalid_argument naming the first bad value. */
+  void validate() const {
+    if (name.empty()) throw std::invalid_argument("config: name must not be empty");
+    if (threads == 0 || threads > 256) throw std::invalid_argument("config: threads must be 1..256, got " + std::to_string(threads));
+    if (monitor_interval < 10ms) throw std::invalid_argument("config: monitor interval must be at least 10ms");
+    if (grace_period < 0ns) throw std::invalid_argument("config: grace period must not be negative");
+    if (results_dir.empty()) throw std::invalid_argument("config: results directory must not be empty");
+    if (!target.empty()) (void)http::parse_url(target);
+  }
+};
+
+}  // namespace loadtest

@@ -1,0 +1,51 @@
+// loadtest: the process's own resource use, for the monitor (Linux /proc; zeros elsewhere).
+#pragma once
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "loadtest/time.hpp"
+
+namespace loadtest::detail {
+
+/** Resident set size of this process in MB (from /proc/self/statm), 0 when unknown. */
+inline double resident_mb() noexcept {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  long pages_total = 0, pages_resident = 0;
+  int n = std::fscanf(f, "%ld %ld", &pages_total, &pages_resident);
+  std::fclose(f);
+  if (n != 2) return 0;
+  return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+}
+
+/** User + system CPU time this process has used so far. */
+inline Duration cpu_time() noexcept {
+  rusage ru{};
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return 0ns;
+  auto tv = [](const timeval& t) { return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec); };
+  return tv(ru.ru_utime) + tv(ru.ru_stime);
+}
+
+/** CPU use between two calls, in percent of one core (like `top`). */
+class CpuMeter {
+ public:
+  CpuMeter() noexcept : last_wall_(Clock::now()), last_cpu_(cpu_time()) {}
+  double sample() noexcept {
+    auto wall = Clock::now();
+    auto cpu = cpu_time();
+    double w = to_seconds(wall - last_wall_);
+    double pct = w > 0 ? 100.0 * to_seconds(cpu - last_cpu_) / w : 0;
+    last_wall_ = wall;
+    last_cpu_ = cpu;
+    return pct;
+  }
+
+ private:
+  Clock::time_point last_wall_;
+  Duration last_cpu_;
+};
+
+}  // namespace loadtest::detail

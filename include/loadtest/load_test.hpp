@@ -1,0 +1,614 @@
+// loadtest: the engine, `LoadTest<Derived, Pattern, Behavior, Backoff, Sink>`.
+//
+// Threads: the thread calling run() drives a control io_context (the scheduler that follows the
+// pattern, the monitor, signal handling); `Config::threads` worker threads each run an io_context
+// with their share of the users and own one recorder shard. A user is a coroutine on its worker;
+// everything it records goes into its worker's shard, so the per-request path takes no lock and
+// makes no virtual call. The monitor collects interval data by posting onto each worker in turn.
+#pragma once
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/core/demangle.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <random>
+#include <thread>
+#include <type_traits>
+#include <typeinfo>
+#include <vector>
+
+#include "loadtest/backoff.hpp"
+#include "loadtest/behavior.hpp"
+#include "loadtest/config.hpp"
+#include "loadtest/detail/process_stats.hpp"
+#include "loadtest/metrics.hpp"
+#include "loadtest/pattern.hpp"
+#include "loadtest/result.hpp"
+#include "loadtest/session.hpp"
+#include "loadtest/sink.hpp"
+
+namespace loadtest {
+
+namespace detail {
+
+namespace asio = boost::asio;
+inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+enum class SlotState : std::uint8_t { idle, running, stopping };
+
+/** The engine's handle on one user: shared between the control thread and the user's worker. */
+struct UserSlot {
+  UserSlot(std::size_t i, unsigned w) : id(i), worker(w) {}
+  const std::size_t id;
+  const unsigned worker;
+  std::atomic<SlotState> state{SlotState::idle};
+  std::atomic<bool> in_action{false};
+  asio::steady_timer* timer = nullptr;  // the user's sleep timer; touched on the worker only
+};
+
+inline std::uint64_t splitmix64(std::uint64_t x) noexcept {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+template <class T>
+std::string describe(const T& policy) {
+  if constexpr (requires { policy.describe(); }) return std::string(policy.describe());
+  else return boost::core::demangle(typeid(T).name());
+}
+
+/** The state of one run, shared by the control thread and the workers. */
+struct RunState {
+  RunState(unsigned threads, Clock::time_point s) : recorder(threads), start(s) {
+    for (unsigned i = 0; i < threads; ++i) workers.push_back(std::make_unique<asio::io_context>(1));
+  }
+  Recorder recorder;
+  std::deque<UserSlot> slots;  // grows on the control thread only; elements never move
+  std::atomic<bool> ending{false};
+  const Clock::time_point start;
+  // Declared last, destroyed first: the users' coroutine frames point into the slots and shards.
+  std::vector<std::unique_ptr<asio::io_context>> workers;
+};
+
+template <class T>
+struct UserDataOf {
+  using type = NoUserData;
+};
+template <class T>
+  requires requires { typename T::UserData; }
+struct UserDataOf<T> {
+  using type = typename T::UserData;
+};
+
+template <class T>
+struct AwaitableValue;
+template <class T, class E>
+struct AwaitableValue<asio::awaitable<T, E>> {
+  using type = T;
+};
+
+}  // namespace detail
+
+/** The engine's per-user runner: what a UserBehavior drives (see behavior.hpp for the contract). */
+template <class Engine>
+class User {
+ public:
+  using Test = typename Engine::derived_type;
+  using SessionType = Session<typename detail::UserDataOf<Test>::type>;
+
+  User(Engine& engine, detail::RunState& rs, detail::UserSlot& slot, boost::asio::any_io_executor ex,
+       std::uint64_t seed)
+      : engine_(engine),
+        rs_(rs),
+        slot_(slot),
+        shard_(rs.recorder.shard(slot.worker)),
+        session_(slot.id, ex, engine.config(), rs.start, seed),
+        behavior_(engine.behavior()),
+        backoff_(engine.backoff()),
+        timer_(ex) {
+    slot_.timer = &timer_;
+    if constexpr (requires { backoff_.seed(seed); }) backoff_.seed(detail::splitmix64(seed));
+  }
+  ~User() {
+    if (slot_.timer == &timer_) slot_.timer = nullptr;
+  }
+  User(const User&) = delete;
+  User& operator=(const User&) = delete;
+
+  /** Runs one action: times it, records it, backs off if its outcome says so. */
+  template <class MakeAwaitable>
+  boost::asio::awaitable<Outcome> execute(std::string_view name, MakeAwaitable&& make) {
+    Outcome o;
+    std::string exception_text;
+    slot_.in_action.store(true, std::memory_order_relaxed);
+    auto t0 = Clock::now();
+    try {
+      auto aw = make();
+      using R = typename detail::AwaitableValue<decltype(aw)>::type;
+      if constexpr (std::is_same_v<R, bool>) o = Outcome::from_bool(co_await std::move(aw));
+      else o = co_await std::move(aw);
+    } catch (const std::exception& e) {
+      exception_text = e.what();
+      if (exception_text.empty()) exception_text = "exception";
+    } catch (...) {
+      exception_text = "unknown exception";
+    }
+    auto took = Clock::now() - t0;
+    slot_.in_action.store(false, std::memory_order_relaxed);
+    if (!exception_text.empty()) o = Outcome::error(ErrorCategory::exception, std::move(exception_text));
+    co_await finish(name, o, took);
+    co_return o;
+  }
+
+  /** Records an outcome measured elsewhere and applies backoff (used by execute and behaviours
+   *  that time things themselves). */
+  boost::asio::awaitable<void> finish(std::string_view name, const Outcome& o, Duration took) {
+    std::string_view endpoint = o.name.empty() ? name : o.name;
+    shard_.record(endpoint, o, took);
+    if constexpr (SampleSink<typename Engine::sink_type>)
+      engine_.sink().on_sample(Sample{endpoint, o, took, took, slot_.id});
+    co_await back_off(o);
+  }
+
+  /** Pauses; returns early when the test ends or this user is asked to leave. */
+  boost::asio::awaitable<void> sleep(Duration d) {
+    if (d <= 0ns || stopping()) co_return;
+    timer_.expires_after(d);
+    auto [ec] = co_await timer_.async_wait(detail::use_tuple);
+    (void)ec;
+  }
+
+  SessionType& session() noexcept { return session_; }
+  std::mt19937_64& rng() noexcept { return session_.rng(); }
+  bool stopping() const noexcept {
+    return rs_.ending.load(std::memory_order_relaxed) ||
+           slot_.state.load(std::memory_order_relaxed) != detail::SlotState::running;
+  }
+  typename Engine::behavior_type& behavior() noexcept { return behavior_; }
+  typename Engine::backoff_type& backoff() noexcept { return backoff_; }
+  /** Consecutive outcomes that triggered backoff so far. */
+  unsigned backoff_attempt() const noexcept { return attempt_; }
+
+ private:
+  boost::asio::awaitable<void> back_off(const Outcome& o) {
+    bool trigger = o.status == Status::error ||
+                   (o.status == Status::failure && engine_.config().backoff_on == BackoffTrigger::errors_and_failures);
+    if (!trigger) {
+      if (o.status == Status::success && attempt_ != 0) {
+        attempt_ = 0;
+        backoff_.reset();
+      }
+      co_return;
+    }
+    Duration d = backoff_.delay(++attempt_);
+    if (o.retry_after > 0ns) {
+      Duration cap = d;
+      if constexpr (requires { backoff_.cap(); }) cap = backoff_.cap();
+      d = std::max(d, std::min(o.retry_after, cap));
+    }
+    co_await sleep(d);
+  }
+
+  Engine& engine_;
+  detail::RunState& rs_;
+  detail::UserSlot& slot_;
+  RecorderShard& shard_;
+  SessionType session_;
+  typename Engine::behavior_type behavior_;
+  typename Engine::backoff_type backoff_;
+  boost::asio::steady_timer timer_;
+  unsigned attempt_ = 0;
+};
+
+/** A load test: derive from it, naming the derived type and four policies.
+ *
+ *      struct ItemsTest : loadtest::LoadTest<ItemsTest, loadtest::RampUsers, loadtest::SingleAction,
+ *                                            loadtest::FixedBackoff, loadtest::JsonFileSink> {
+ *        using LoadTest::LoadTest;
+ *        boost::asio::awaitable<loadtest::Outcome> user_action(loadtest::Session<>& user) { ... }
+ *      };
+ *      ItemsTest test({.name = "items", .target = "http://127.0.0.1:8080"}, loadtest::RampUsers{...});
+ *      loadtest::LoadTestResult r = test.run();
+ *
+ *  - `Pattern` models UsersPattern (pattern.hpp): how many users at each moment.
+ *  - `Behavior` models UserBehavior (behavior.hpp): what a user does in one iteration.
+ *  - `Backoff` models BackoffPolicy (backoff.hpp): pauses after errors, per user.
+ *  - `Sink` models MetricsSink (sink.hpp): where snapshots and the result go.
+ *  Policies are stored by value as empty-base-optimised members: an empty policy costs nothing.
+ */
+template <class Derived, class Pattern = RampUsers, class Behavior = SingleAction, class Backoff = FixedBackoff,
+          class Sink = NullSink>
+class LoadTest {
+  static_assert(UsersPattern<Pattern>,
+                "Pattern must model loadtest::UsersPattern: users_at(Duration) -> size_t, duration() -> Duration, "
+                "max_users() -> size_t (see pattern.hpp)");
+  static_assert(BackoffPolicy<Backoff>,
+                "Backoff must model loadtest::BackoffPolicy: delay(unsigned attempt) -> Duration and reset() "
+                "(see backoff.hpp)");
+  static_assert(MetricsSink<Sink>,
+                "Sink must model loadtest::MetricsSink: on_start(const TestInfo&), on_interval(const "
+                "RealTimeMetrics&), on_finish(const LoadTestResult&) (see sink.hpp)");
+
+ public:
+  using derived_type = Derived;
+  using pattern_type = Pattern;
+  using behavior_type = Behavior;
+  using backoff_type = Backoff;
+  using sink_type = Sink;
+
+  explicit LoadTest(Config cfg = {}, Pattern pattern = {}, Behavior behavior = {}, Backoff backoff = {},
+                    Sink sink = {})
+      : cfg_(std::move(cfg)),
+        pattern_(std::move(pattern)),
+        behavior_(std::move(behavior)),
+        backoff_(std::move(backoff)),
+        sink_(std::move(sink)) {}
+
+  /** Runs the whole test on this thread (plus `Config::threads` workers) and returns its result.
+   *  Throws std::invalid_argument for a bad configuration and whatever the sink's `on_start` throws
+   *  (e.g. an unwritable results directory), both before any user starts. */
+  LoadTestResult run();
+
+  /** Ends the test early, from any thread or a signal handler's context; results are kept. */
+  void request_stop() noexcept { stop_requested_.store(true); }
+
+  const Config& config() const noexcept { return cfg_; }
+  Pattern& pattern() noexcept { return pattern_; }
+  Behavior& behavior() noexcept { return behavior_; }
+  Backoff& backoff() noexcept { return backoff_; }
+  Sink& sink() noexcept { return sink_; }
+  /** The result of the last run. */
+  const LoadTestResult& result() const noexcept { return result_; }
+
+ protected:
+  ~LoadTest() = default;
+  Derived& derived() noexcept { return static_cast<Derived&>(*this); }
+
+ private:
+  using UserT = User<LoadTest>;
+
+  TestInfo make_info(Clock::time_point) const;
+  boost::asio::awaitable<void> control(detail::RunState& rs);
+  boost::asio::awaitable<void> monitor(detail::RunState& rs);
+  void adjust_users(detail::RunState& rs, std::size_t target);
+  void ask_to_leave(detail::RunState& rs, detail::UserSlot& slot);
+  static boost::asio::awaitable<void> user_main(LoadTest* self, detail::RunState* rs, detail::UserSlot* slot);
+  static boost::asio::awaitable<void> drain_shard(RecorderShard* shard, IntervalStats* into) {
+    shard->drain_interval_into(*into);
+    co_return;
+  }
+  std::size_t count_running(const detail::RunState& rs) const;
+  void emit_snapshot(detail::RunState& rs, IntervalStats& acc);
+
+  Config cfg_;
+  [[no_unique_address]] Pattern pattern_;
+  [[no_unique_address]] Behavior behavior_;
+  [[no_unique_address]] Backoff backoff_;
+  [[no_unique_address]] Sink sink_;
+  std::atomic<bool> stop_requested_{false};
+  LoadTestResult result_;
+
+  // Run-time state of the control thread.
+  std::uint64_t seed_ = 0;
+  std::vector<std::size_t> started_order_;  // running slots in the order they started (LIFO leave)
+  std::size_t max_active_ = 0;
+  bool monitor_done_ = false;
+  boost::asio::steady_timer* monitor_timer_ = nullptr;
+  std::unique_ptr<IntervalStats> interval_;
+  std::vector<RealTimeMetrics> history_;
+  std::vector<ErrorEntry> seen_errors_;
+  detail::CpuMeter cpu_;
+  Clock::time_point last_snapshot_{};
+  std::uint64_t total_requests_ = 0, total_errors_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+
+template <class D, class P, class B, class K, class S>
+TestInfo LoadTest<D, P, B, K, S>::make_info(Clock::time_point) const {
+  TestInfo info;
+  auto now = WallClock::now();
+  info.name = cfg_.name;
+  info.timestamp = iso8601_utc(now);
+  info.file_stamp = file_stamp_utc(now);
+  info.model = "closed";
+  info.planned_duration = to_seconds(pattern_.duration());
+  info.max_users = pattern_.max_users();
+  info.results_dir = cfg_.results_dir;
+  info.config = cfg_.labels;
+  info.config["pattern"] = detail::describe(pattern_);
+  info.config["behavior"] = detail::describe(behavior_);
+  info.config["backoff"] = detail::describe(backoff_);
+  info.config["threads"] = std::to_string(cfg_.threads);
+  info.config["monitor_interval"] = format_duration(cfg_.monitor_interval);
+  info.config["grace_period"] = format_duration(cfg_.grace_period);
+  info.config["seed"] = std::to_string(seed_);
+  if (!cfg_.target.empty()) info.config["target"] = cfg_.target;
+  return info;
+}
+
+template <class D, class P, class B, class K, class S>
+LoadTestResult LoadTest<D, P, B, K, S>::run() {
+  static_assert(UserBehavior<B, D, UserT>,
+                "Behavior must model loadtest::UserBehavior for this test: "
+                "boost::asio::awaitable<void> run(Test&, User&) (see behavior.hpp); for SingleAction the "
+                "test needs a user_action(Session<Data>&) or user_action(std::size_t) returning "
+                "awaitable<Outcome> or awaitable<bool>");
+  namespace asio = boost::asio;
+  cfg_.validate();
+  detail::validate_if_possible(pattern_);
+  detail::validate_if_possible(behavior_);
+  detail::validate_if_possible(backoff_);
+  seed_ = cfg_.seed != 0 ? cfg_.seed : (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
+  stop_requested_.store(false);
+  started_order_.clear();
+  max_active_ = 0;
+  monitor_done_ = false;
+  history_.clear();
+  seen_errors_.clear();
+  total_requests_ = total_errors_ = 0;
+  if (!interval_) interval_ = std::make_unique<IntervalStats>();
+  interval_->reset();
+
+  TestInfo info = make_info(Clock::now());
+  sink_.on_start(info);  // may refuse (unwritable directory): nothing has started yet
+
+  auto start = Clock::now();
+  detail::RunState rs(cfg_.threads, start);
+  last_snapshot_ = start;
+  cpu_.sample();
+
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::vector<std::thread> threads;
+  for (auto& w : rs.workers) guards.push_back(asio::make_work_guard(*w));
+  for (auto& w : rs.workers) threads.emplace_back([ctx = w.get()] { ctx->run(); });
+
+  asio::io_context control_ctx(1);
+  asio::signal_set signals(control_ctx);
+  if (cfg_.handle_signals) {
+    signals.add(SIGINT);
+    signals.add(SIGTERM);
+    signals.async_wait([this](const boost::system::error_code& ec, int) {
+      if (!ec) request_stop();
+    });
+  }
+  // A failure inside the monitor (a sink's on_interval threw) or the scheduler ends the test: the
+  // workers are still stopped and joined, and the exception is rethrown after that.
+  std::exception_ptr failure;
+  asio::co_spawn(control_ctx, monitor(rs), [&](std::exception_ptr e) {
+    if (e && !failure) failure = e;
+    if (e) request_stop();
+  });
+  asio::co_spawn(control_ctx, control(rs), [&](std::exception_ptr e) {
+    if (e && !failure) failure = e;
+    monitor_done_ = true;
+    if (monitor_timer_) monitor_timer_->cancel();
+    boost::system::error_code ignored;
+    signals.cancel(ignored);
+  });
+  control_ctx.run();
+
+  // Whatever is still in flight after the grace period is cancelled and counted.
+  std::uint64_t cancelled = 0;
+  for (auto& slot : rs.slots)
+    if (slot.in_action.load()) ++cancelled;
+  auto elapsed = Clock::now() - start;
+  for (auto& w : rs.workers) w->stop();
+  for (auto& t : threads) t.join();
+  guards.clear();
+  if (cancelled) rs.recorder.shard(0).count_cancelled(cancelled);
+  if (failure) std::rethrow_exception(failure);
+
+  // The last, partial interval: the workers are joined, so the shards are read directly.
+  for (std::size_t i = 0; i < rs.recorder.size(); ++i) rs.recorder.shard(i).drain_interval_into(*interval_);
+  if (interval_->requests > 0 || history_.empty()) emit_snapshot(rs, *interval_);
+
+  LoadTestResult r;
+  r.name = cfg_.name;
+  r.timestamp = info.timestamp;
+  r.model = info.model;
+  rs.recorder.fill_result(r, elapsed);
+  r.duration = to_seconds(elapsed);
+  r.max_active_users = max_active_;
+  r.history = history_;
+  r.config = info.config;
+  result_ = r;
+  rs.workers.clear();  // destroys the users' coroutine frames before the slots they point to
+  sink_.on_finish(result_);
+  return result_;
+}
+
+template <class D, class P, class B, class K, class S>
+boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::control(detail::RunState& rs) {
+  namespace asio = boost::asio;
+  asio::steady_timer tick(co_await asio::this_coro::executor);
+  const Duration length = pattern_.duration();
+  for (;;) {
+    Duration t = Clock::now() - rs.start;
+    if (t >= length || stop_requested_.load()) break;
+    adjust_users(rs, pattern_.users_at(t));
+    tick.expires_after(std::min<Duration>(5ms, length - t));
+    co_await tick.async_wait(detail::use_tuple);
+  }
+
+  // The end: users finish their current action and leave; sleeping users wake up now.
+  rs.ending.store(true);
+  for (auto& slot : rs.slots) ask_to_leave(rs, slot);
+  auto deadline = Clock::now() + cfg_.grace_period;
+  while (Clock::now() < deadline) {
+    bool all_idle = true;
+    for (auto& slot : rs.slots)
+      if (slot.state.load() != detail::SlotState::idle) all_idle = false;
+    if (all_idle) break;
+    tick.expires_after(std::min<Duration>(5ms, deadline - Clock::now()));
+    co_await tick.async_wait(detail::use_tuple);
+  }
+  monitor_done_ = true;
+  if (monitor_timer_) monitor_timer_->cancel();
+}
+
+template <class D, class P, class B, class K, class S>
+void LoadTest<D, P, B, K, S>::ask_to_leave(detail::RunState& rs, detail::UserSlot& slot) {
+  auto expected = detail::SlotState::running;
+  slot.state.compare_exchange_strong(expected, detail::SlotState::stopping);
+  boost::asio::post(*rs.workers[slot.worker], [s = &slot] {
+    if (s->timer) s->timer->cancel();
+  });
+}
+
+template <class D, class P, class B, class K, class S>
+void LoadTest<D, P, B, K, S>::adjust_users(detail::RunState& rs, std::size_t target) {
+  using detail::SlotState;
+  // Forget users that have left or are leaving.
+  std::erase_if(started_order_, [&](std::size_t i) { return rs.slots[i].state.load() != SlotState::running; });
+  std::size_t running = started_order_.size();
+  if (running > target) {
+    // The most recently started users leave first.
+    while (started_order_.size() > target) {
+      ask_to_leave(rs, rs.slots[started_order_.back()]);
+      started_order_.pop_back();
+    }
+    return;
+  }
+  std::size_t need = target - running;
+  // Users still finishing their last action are asked to stay; then idle slots are reused;
+  // then new slots are made.
+  for (auto& slot : rs.slots) {
+    if (need == 0) break;
+    auto expected = SlotState::stopping;
+    if (slot.state.compare_exchange_strong(expected, SlotState::running)) {
+      started_order_.push_back(slot.id);
+      --need;
+    }
+  }
+  auto spawn = [&](detail::UserSlot& slot) {
+    slot.state.store(SlotState::running);
+    started_order_.push_back(slot.id);
+    boost::asio::co_spawn(*rs.workers[slot.worker], user_main(this, &rs, &slot), boost::asio::detached);
+    --need;
+  };
+  for (auto& slot : rs.slots) {
+    if (need == 0) break;
+    if (slot.state.load() == SlotState::idle) spawn(slot);
+  }
+  while (need > 0) {
+    std::size_t id = rs.slots.size();
+    spawn(rs.slots.emplace_back(id, static_cast<unsigned>(id % rs.workers.size())));
+  }
+  max_active_ = std::max(max_active_, started_order_.size());
+}
+
+template <class D, class P, class B, class K, class S>
+boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::user_main(LoadTest* self, detail::RunState* rs,
+                                                                 detail::UserSlot* slot) {
+  using detail::SlotState;
+  auto ex = co_await boost::asio::this_coro::executor;
+  UserT user(*self, *rs, *slot, ex, detail::splitmix64(self->seed_ ^ slot->id));
+  for (unsigned iteration = 1;; ++iteration) {
+    // An action that never suspends (pure CPU work) would starve the worker's other users and
+    // the monitor: let them run every 64 iterations.
+    if (iteration % 64 == 0) co_await boost::asio::post(ex, boost::asio::use_awaitable);
+    if (rs->ending.load(std::memory_order_relaxed)) break;
+    auto state = slot->state.load();
+    if (state == SlotState::stopping) {
+      if (slot->state.compare_exchange_strong(state, SlotState::idle)) co_return;
+      continue;  // asked to stay after all
+    }
+    std::string failure;
+    try {
+      co_await user.behavior().run(self->derived(), user);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } catch (...) {
+      failure = "unknown exception";
+    }
+    if (!failure.empty())  // a behaviour's own bug: counted like an action that threw
+      co_await user.finish("(behavior)", Outcome::error(ErrorCategory::exception, std::move(failure)), 0ns);
+  }
+  slot->state.store(SlotState::idle);
+}
+
+template <class D, class P, class B, class K, class S>
+std::size_t LoadTest<D, P, B, K, S>::count_running(const detail::RunState& rs) const {
+  std::size_t n = 0;
+  for (const auto& slot : rs.slots)
+    if (slot.state.load(std::memory_order_relaxed) == detail::SlotState::running) ++n;
+  return n;
+}
+
+template <class D, class P, class B, class K, class S>
+boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::monitor(detail::RunState& rs) {
+  namespace asio = boost::asio;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  monitor_timer_ = &timer;
+  auto next = rs.start + cfg_.monitor_interval;
+  while (!monitor_done_) {
+    timer.expires_at(next);
+    co_await timer.async_wait(detail::use_tuple);
+    if (monitor_done_) break;
+    for (std::size_t i = 0; i < rs.workers.size(); ++i)
+      co_await asio::co_spawn(*rs.workers[i], drain_shard(&rs.recorder.shard(i), interval_.get()),
+                              asio::use_awaitable);
+    emit_snapshot(rs, *interval_);
+    auto now = Clock::now();
+    next += cfg_.monitor_interval;
+    while (next <= now) next += cfg_.monitor_interval;  // a stalled monitor skips, never bursts
+  }
+  monitor_timer_ = nullptr;
+}
+
+template <class D, class P, class B, class K, class S>
+void LoadTest<D, P, B, K, S>::emit_snapshot(detail::RunState& rs, IntervalStats& acc) {
+  auto now = Clock::now();
+  double secs = to_seconds(now - last_snapshot_);
+  last_snapshot_ = now;
+  RealTimeMetrics m;
+  m.timestamp = iso8601_utc(WallClock::now());
+  m.elapsed = to_seconds(now - rs.start);
+  m.planned_duration = to_seconds(pattern_.duration());
+  m.active_users = count_running(rs);
+  m.interval_requests = acc.requests;
+  m.interval_errors = acc.failures + acc.errors;
+  m.requests_per_second = secs > 0 ? static_cast<double>(acc.requests) / secs : 0;
+  m.current_error_rate = acc.requests ? static_cast<double>(m.interval_errors) / static_cast<double>(acc.requests) : 0;
+  LatencySummary lat = acc.response_time.summary();
+  m.avg_response_time = lat.avg;
+  m.p50_response_time = lat.p50;
+  m.p95_response_time = lat.p95;
+  m.p99_response_time = lat.p99;
+  m.memory_usage = detail::resident_mb();
+  m.cpu_usage = cpu_.sample();
+  total_requests_ += acc.requests;
+  total_errors_ += m.interval_errors;
+  m.total_requests = total_requests_;
+  m.total_errors = total_errors_;
+  // Running tally of errors for the live view (bounded like the recorder's table).
+  for (const ErrorEntry& e : acc.errors_seen) {
+    auto it = std::find_if(seen_errors_.begin(), seen_errors_.end(),
+                           [&](const ErrorEntry& s) { return s.category == e.category && s.message == e.message; });
+    if (it != seen_errors_.end()) it->count += e.count;
+    else if (seen_errors_.size() < 100) seen_errors_.push_back(e);
+  }
+  std::sort(seen_errors_.begin(), seen_errors_.end(), [](auto& a, auto& b) { return a.count > b.count; });
+  m.top_errors.assign(seen_errors_.begin(), seen_errors_.begin() + std::min<std::size_t>(5, seen_errors_.size()));
+  acc.reset();
+  history_.push_back(m);
+  sink_.on_interval(history_.back());
+}
+
+}  // namespace loadtest
