@@ -17,6 +17,17 @@ enum class BackoffTrigger : std::uint8_t {
   errors_and_failures,  ///< also failed checks (unexpected status, wrong body)
 };
 
+/** Open-model settings (used when the pattern is a RatePattern). */
+struct OpenModel {
+  /// Users serving arrivals at most (k6's maxVUs); the pool grows on demand up to here.
+  std::size_t max_users = 1000;
+  /// Users made before the first arrival (k6's preAllocatedVUs); capped at `max_users`.
+  std::size_t preallocated_users = 10;
+  /// Arrivals that found no free user wait here (their latency still counts from the intended
+  /// start); beyond this bound they are dropped and counted.
+  std::size_t queue_limit = 10'000;
+};
+
 /** What the engine needs besides its four policies. Defaults equal the original framework's
  *  (results directory `loadtest_results`, monitor interval 1 s; the user count, duration and
  *  ramp-up defaults live in the pattern, `RampUsers{}`: 10 users, 60 s, 5 s ramp-up). */
@@ -32,6 +43,7 @@ struct Config {
   http::Options http;                           ///< timeouts, headers, TLS switches for `Session::http()`
   BackoffTrigger backoff_on = BackoffTrigger::errors;
   bool handle_signals = true;                   ///< SIGINT/SIGTERM end the test early, results kept
+  OpenModel open;                               ///< user pool and queue of the open model
   std::map<std::string, std::string> labels;    ///< extra key/values copied into the result's config
 
   /** Throws std::invalid_argument naming the first bad value. */
@@ -42,6 +54,7 @@ struct Config {
     if (grace_period < 0ns) throw std::invalid_argument("config: grace period must not be negative");
     if (results_dir.empty()) throw std::invalid_argument("config: results directory must not be empty");
     if (!target.empty()) (void)http::parse_url(target);
+    if (open.max_users == 0) throw std::invalid_argument("config: open-model max users must be at least 1");
   }
 };
 

@@ -24,6 +24,7 @@
 #include <deque>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <random>
 #include <thread>
 #include <type_traits>
@@ -33,9 +34,11 @@
 #include "loadtest/backoff.hpp"
 #include "loadtest/behavior.hpp"
 #include "loadtest/config.hpp"
+#include "loadtest/detail/bounded_history.hpp"
 #include "loadtest/detail/process_stats.hpp"
 #include "loadtest/metrics.hpp"
 #include "loadtest/pattern.hpp"
+#include "loadtest/rate.hpp"
 #include "loadtest/result.hpp"
 #include "loadtest/session.hpp"
 #include "loadtest/sink.hpp"
@@ -57,6 +60,20 @@ struct UserSlot {
   std::atomic<SlotState> state{SlotState::idle};
   std::atomic<bool> in_action{false};
   asio::steady_timer* timer = nullptr;  // the user's sleep timer; touched on the worker only
+  // Open model, worker only: the arrival handed to this idle user.
+  Clock::time_point arrival{};
+  bool has_arrival = false;
+};
+
+/** Open model: one worker's users and arrivals. Touched on its worker only, but for `busy`. */
+struct OpenPool {
+  std::deque<UserSlot> slots;                 // this worker's users; elements never move
+  std::vector<UserSlot*> idle;                // users waiting for an arrival
+  std::deque<Clock::time_point> queue;        // arrivals waiting for a user
+  std::size_t max_users = 0, queue_limit = 0; // this worker's share
+  bool done = false;                          // no more arrivals will come
+  asio::steady_timer* scheduler_timer = nullptr;
+  std::atomic<std::size_t> busy{0};           // users running an iteration (read by the monitor)
 };
 
 inline std::uint64_t splitmix64(std::uint64_t x) noexcept {
@@ -78,7 +95,9 @@ struct RunState {
     for (unsigned i = 0; i < threads; ++i) workers.push_back(std::make_unique<asio::io_context>(1));
   }
   Recorder recorder;
-  std::deque<UserSlot> slots;  // grows on the control thread only; elements never move
+  std::deque<UserSlot> slots;  // closed model; grows on the control thread only; elements never move
+  std::vector<std::unique_ptr<OpenPool>> pools;  // open model, one per worker
+  std::atomic<std::size_t> busy_max{0};          // open model: most users busy at once
   std::atomic<bool> ending{false};
   const Clock::time_point start;
   // Declared last, destroyed first: the users' coroutine frames point into the slots and shards.
@@ -148,21 +167,37 @@ class User {
     } catch (...) {
       exception_text = "unknown exception";
     }
-    auto took = Clock::now() - t0;
+    auto t1 = Clock::now();
     slot_.in_action.store(false, std::memory_order_relaxed);
     if (!exception_text.empty()) o = Outcome::error(ErrorCategory::exception, std::move(exception_text));
-    co_await finish(name, o, took);
+    co_await finish(name, o, t0, t1);
     co_return o;
   }
 
-  /** Records an outcome measured elsewhere and applies backoff (used by execute and behaviours
-   *  that time things themselves). */
-  boost::asio::awaitable<void> finish(std::string_view name, const Outcome& o, Duration took) {
+  /** Records an outcome that ran from `t0` to `t1` and applies backoff (used by execute and by
+   *  behaviours that time things themselves). In the open model the first action of an arrival
+   *  is measured from the arrival's intended start (response time) and from `t0` (service time). */
+  boost::asio::awaitable<void> finish(std::string_view name, const Outcome& o, Clock::time_point t0,
+                                      Clock::time_point t1) {
     std::string_view endpoint = o.name.empty() ? name : o.name;
-    shard_.record(endpoint, o, took);
+    Duration service = t1 - t0;
+    Duration response = service;
+    if (intended_) {
+      response = t1 - *intended_;
+      intended_.reset();
+      shard_.record(endpoint, o, response, service);
+    } else {
+      shard_.record(endpoint, o, service);
+    }
     if constexpr (SampleSink<typename Engine::sink_type>)
-      engine_.sink().on_sample(Sample{endpoint, o, took, took, slot_.id});
+      engine_.sink().on_sample(Sample{endpoint, o, response, service, slot_.id});
     co_await back_off(o);
+  }
+
+  /** Open model: an arrival intended for `intended` starts now; records the schedule lag. */
+  void begin_arrival(Clock::time_point intended) {
+    intended_ = intended;
+    shard_.record_schedule_lag(Clock::now() - intended);
   }
 
   /** Pauses; returns early when the test ends or this user is asked to leave. */
@@ -213,6 +248,7 @@ class User {
   typename Engine::backoff_type backoff_;
   boost::asio::steady_timer timer_;
   unsigned attempt_ = 0;
+  std::optional<Clock::time_point> intended_;  // open model: the current arrival's intended start
 };
 
 /** A load test: derive from it, naming the derived type and four policies.
@@ -225,7 +261,8 @@ class User {
  *      ItemsTest test({.name = "items", .target = "http://127.0.0.1:8080"}, loadtest::RampUsers{...});
  *      loadtest::LoadTestResult r = test.run();
  *
- *  - `Pattern` models UsersPattern (pattern.hpp): how many users at each moment.
+ *  - `Pattern` models LoadPattern: a UsersPattern (pattern.hpp, closed model: how many users at
+ *    each moment) or a RatePattern (rate.hpp, open model: how many arrivals per second).
  *  - `Behavior` models UserBehavior (behavior.hpp): what a user does in one iteration.
  *  - `Backoff` models BackoffPolicy (backoff.hpp): pauses after errors, per user.
  *  - `Sink` models MetricsSink (sink.hpp): where snapshots and the result go.
@@ -234,9 +271,10 @@ class User {
 template <class Derived, class Pattern = RampUsers, class Behavior = SingleAction, class Backoff = FixedBackoff,
           class Sink = NullSink>
 class LoadTest {
-  static_assert(UsersPattern<Pattern>,
-                "Pattern must model loadtest::UsersPattern: users_at(Duration) -> size_t, duration() -> Duration, "
-                "max_users() -> size_t (see pattern.hpp)");
+  static_assert(LoadPattern<Pattern>,
+                "Pattern must model loadtest::UsersPattern (users_at(Duration) -> size_t, duration() -> Duration, "
+                "max_users() -> size_t; see pattern.hpp) or loadtest::RatePattern (rate_at(Duration) -> double, "
+                "duration() -> Duration; see rate.hpp)");
   static_assert(BackoffPolicy<Backoff>,
                 "Backoff must model loadtest::BackoffPolicy: delay(unsigned attempt) -> Duration and reset() "
                 "(see backoff.hpp)");
@@ -250,6 +288,8 @@ class LoadTest {
   using behavior_type = Behavior;
   using backoff_type = Backoff;
   using sink_type = Sink;
+  /** True when the pattern is an arrival rate (open model). */
+  static constexpr bool open_model = !UsersPattern<Pattern>;
 
   explicit LoadTest(Config cfg = {}, Pattern pattern = {}, Behavior behavior = {}, Backoff backoff = {},
                     Sink sink = {})
@@ -264,7 +304,7 @@ class LoadTest {
    *  (e.g. an unwritable results directory), both before any user starts. */
   LoadTestResult run();
 
-  /** Ends the test early, from any thread or a signal handler's context; results are kept. */
+  /** Ends the test early, from any thread; results are kept. */
   void request_stop() noexcept { stop_requested_.store(true); }
 
   const Config& config() const noexcept { return cfg_; }
@@ -282,18 +322,30 @@ class LoadTest {
  private:
   using UserT = User<LoadTest>;
 
-  TestInfo make_info(Clock::time_point) const;
+  TestInfo make_info() const;
   boost::asio::awaitable<void> control(detail::RunState& rs);
   boost::asio::awaitable<void> monitor(detail::RunState& rs);
-  void adjust_users(detail::RunState& rs, std::size_t target);
-  void ask_to_leave(detail::RunState& rs, detail::UserSlot& slot);
-  static boost::asio::awaitable<void> user_main(LoadTest* self, detail::RunState* rs, detail::UserSlot* slot);
   static boost::asio::awaitable<void> drain_shard(RecorderShard* shard, IntervalStats* into) {
     shard->drain_interval_into(*into);
     co_return;
   }
-  std::size_t count_running(const detail::RunState& rs) const;
   void emit_snapshot(detail::RunState& rs, IntervalStats& acc);
+  std::size_t active_users(const detail::RunState& rs) const;
+  bool all_users_done(const detail::RunState& rs) const;
+  static boost::asio::awaitable<void> iterate(LoadTest* self, UserT& user);
+
+  // Closed model.
+  void adjust_users(detail::RunState& rs, std::size_t target);
+  void ask_to_leave(detail::RunState& rs, detail::UserSlot& slot);
+  static boost::asio::awaitable<void> user_main(LoadTest* self, detail::RunState* rs, detail::UserSlot* slot);
+
+  // Open model.
+  static boost::asio::awaitable<void> arrivals(LoadTest* self, detail::RunState* rs, unsigned worker);
+  static boost::asio::awaitable<void> open_user_main(LoadTest* self, detail::RunState* rs, detail::OpenPool* pool,
+                                                     detail::UserSlot* slot);
+  void dispatch(detail::RunState& rs, unsigned worker, Clock::time_point intended);
+  detail::UserSlot& new_open_user(detail::RunState& rs, unsigned worker);
+  static void end_arrivals(detail::RunState& rs, unsigned worker);
 
   Config cfg_;
   [[no_unique_address]] Pattern pattern_;
@@ -310,7 +362,7 @@ class LoadTest {
   bool monitor_done_ = false;
   boost::asio::steady_timer* monitor_timer_ = nullptr;
   std::unique_ptr<IntervalStats> interval_;
-  std::vector<RealTimeMetrics> history_;
+  detail::BoundedHistory history_;
   std::vector<ErrorEntry> seen_errors_;
   detail::CpuMeter cpu_;
   Clock::time_point last_snapshot_{};
@@ -320,17 +372,17 @@ class LoadTest {
 // ---------------------------------------------------------------------------------------------
 
 template <class D, class P, class B, class K, class S>
-TestInfo LoadTest<D, P, B, K, S>::make_info(Clock::time_point) const {
+TestInfo LoadTest<D, P, B, K, S>::make_info() const {
   TestInfo info;
   auto now = WallClock::now();
   info.name = cfg_.name;
   info.timestamp = iso8601_utc(now);
   info.file_stamp = file_stamp_utc(now);
-  info.model = "closed";
+  info.model = open_model ? "open" : "closed";
   info.planned_duration = to_seconds(pattern_.duration());
-  info.max_users = pattern_.max_users();
   info.results_dir = cfg_.results_dir;
   info.config = cfg_.labels;
+  info.config["model"] = info.model;
   info.config["pattern"] = detail::describe(pattern_);
   info.config["behavior"] = detail::describe(behavior_);
   info.config["backoff"] = detail::describe(backoff_);
@@ -338,6 +390,13 @@ TestInfo LoadTest<D, P, B, K, S>::make_info(Clock::time_point) const {
   info.config["monitor_interval"] = format_duration(cfg_.monitor_interval);
   info.config["grace_period"] = format_duration(cfg_.grace_period);
   info.config["seed"] = std::to_string(seed_);
+  if constexpr (open_model) {
+    info.max_users = cfg_.open.max_users;
+    info.config["max_users"] = std::to_string(cfg_.open.max_users);
+    info.config["queue_limit"] = std::to_string(cfg_.open.queue_limit);
+  } else {
+    info.max_users = pattern_.max_users();
+  }
   if (!cfg_.target.empty()) info.config["target"] = cfg_.target;
   return info;
 }
@@ -365,7 +424,7 @@ LoadTestResult LoadTest<D, P, B, K, S>::run() {
   if (!interval_) interval_ = std::make_unique<IntervalStats>();
   interval_->reset();
 
-  TestInfo info = make_info(Clock::now());
+  TestInfo info = make_info();
   sink_.on_start(info);  // may refuse (unwritable directory): nothing has started yet
 
   auto start = Clock::now();
@@ -374,8 +433,28 @@ LoadTestResult LoadTest<D, P, B, K, S>::run() {
   cpu_.sample();
 
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
-  std::vector<std::thread> threads;
   for (auto& w : rs.workers) guards.push_back(asio::make_work_guard(*w));
+  if constexpr (open_model) {
+    // Each worker runs its own arrival scheduler for its share of the arrivals (no cross-thread
+    // hop between the schedule and the user), with a pool of users made up front.
+    const auto n = static_cast<std::size_t>(cfg_.threads);
+    for (unsigned w = 0; w < cfg_.threads; ++w) {
+      auto pool = std::make_unique<detail::OpenPool>();
+      pool->max_users = (cfg_.open.max_users + n - 1 - w) / n;  // shares add up to max_users
+      pool->queue_limit = (cfg_.open.queue_limit + n - 1 - w) / n;
+      rs.pools.push_back(std::move(pool));
+    }
+    std::size_t pre = std::min(cfg_.open.preallocated_users, cfg_.open.max_users);
+    for (std::size_t i = 0; i < pre; ++i) {
+      auto w = static_cast<unsigned>(i % n);
+      if (rs.pools[w]->slots.size() < rs.pools[w]->max_users) {
+        detail::UserSlot& slot = new_open_user(rs, w);
+        asio::co_spawn(*rs.workers[w], open_user_main(this, &rs, rs.pools[w].get(), &slot), asio::detached);
+      }
+    }
+    for (unsigned w = 0; w < cfg_.threads; ++w) asio::co_spawn(*rs.workers[w], arrivals(this, &rs, w), asio::detached);
+  }
+  std::vector<std::thread> threads;
   for (auto& w : rs.workers) threads.emplace_back([ctx = w.get()] { ctx->run(); });
 
   asio::io_context control_ctx(1);
@@ -403,18 +482,25 @@ LoadTestResult LoadTest<D, P, B, K, S>::run() {
   });
   control_ctx.run();
 
-  // Whatever is still in flight after the grace period is cancelled and counted.
-  std::uint64_t cancelled = 0;
-  for (auto& slot : rs.slots)
-    if (slot.in_action.load()) ++cancelled;
   auto elapsed = Clock::now() - start;
   for (auto& w : rs.workers) w->stop();
   for (auto& t : threads) t.join();
   guards.clear();
+  // The workers are joined: everything below reads their state directly.
+  // Whatever was still in flight after the grace period is cancelled and counted.
+  std::uint64_t cancelled = 0;
+  for (auto& slot : rs.slots) cancelled += slot.in_action.load() ? 1 : 0;
+  for (auto& pool : rs.pools)
+    for (auto& slot : pool->slots) cancelled += slot.in_action.load() ? 1 : 0;
   if (cancelled) rs.recorder.shard(0).count_cancelled(cancelled);
+  if constexpr (open_model) {
+    max_active_ = rs.busy_max.load();
+    for (std::size_t w = 0; w < rs.pools.size(); ++w)  // arrivals the end caught in the queue
+      rs.recorder.shard(w).count_dropped(rs.pools[w]->queue.size());
+  }
   if (failure) std::rethrow_exception(failure);
 
-  // The last, partial interval: the workers are joined, so the shards are read directly.
+  // The last, partial interval.
   for (std::size_t i = 0; i < rs.recorder.size(); ++i) rs.recorder.shard(i).drain_interval_into(*interval_);
   if (interval_->requests > 0 || history_.empty()) emit_snapshot(rs, *interval_);
 
@@ -425,12 +511,32 @@ LoadTestResult LoadTest<D, P, B, K, S>::run() {
   rs.recorder.fill_result(r, elapsed);
   r.duration = to_seconds(elapsed);
   r.max_active_users = max_active_;
-  r.history = history_;
+  r.history = history_.entries();
   r.config = info.config;
-  result_ = r;
+  result_ = std::move(r);
   rs.workers.clear();  // destroys the users' coroutine frames before the slots they point to
   sink_.on_finish(result_);
   return result_;
+}
+
+template <class D, class P, class B, class K, class S>
+std::size_t LoadTest<D, P, B, K, S>::active_users(const detail::RunState& rs) const {
+  std::size_t n = 0;
+  if constexpr (open_model) {
+    for (const auto& pool : rs.pools) n += pool->busy.load(std::memory_order_relaxed);
+  } else {
+    for (const auto& slot : rs.slots)
+      if (slot.state.load(std::memory_order_relaxed) == detail::SlotState::running) ++n;
+  }
+  return n;
+}
+
+template <class D, class P, class B, class K, class S>
+bool LoadTest<D, P, B, K, S>::all_users_done(const detail::RunState& rs) const {
+  if constexpr (open_model) return active_users(rs) == 0;
+  for (const auto& slot : rs.slots)
+    if (slot.state.load() != detail::SlotState::idle) return false;
+  return true;
 }
 
 template <class D, class P, class B, class K, class S>
@@ -441,26 +547,45 @@ boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::control(detail::RunState& 
   for (;;) {
     Duration t = Clock::now() - rs.start;
     if (t >= length || stop_requested_.load()) break;
-    adjust_users(rs, pattern_.users_at(t));
+    if constexpr (!open_model) adjust_users(rs, pattern_.users_at(t));
     tick.expires_after(std::min<Duration>(5ms, length - t));
     co_await tick.async_wait(detail::use_tuple);
   }
 
   // The end: users finish their current action and leave; sleeping users wake up now.
   rs.ending.store(true);
-  for (auto& slot : rs.slots) ask_to_leave(rs, slot);
+  if constexpr (open_model) {
+    for (unsigned w = 0; w < rs.workers.size(); ++w)
+      asio::post(*rs.workers[w], [rsp = &rs, w] { end_arrivals(*rsp, w); });
+  } else {
+    for (auto& slot : rs.slots) ask_to_leave(rs, slot);
+  }
   auto deadline = Clock::now() + cfg_.grace_period;
-  while (Clock::now() < deadline) {
-    bool all_idle = true;
-    for (auto& slot : rs.slots)
-      if (slot.state.load() != detail::SlotState::idle) all_idle = false;
-    if (all_idle) break;
+  while (Clock::now() < deadline && !all_users_done(rs)) {
     tick.expires_after(std::min<Duration>(5ms, deadline - Clock::now()));
     co_await tick.async_wait(detail::use_tuple);
   }
   monitor_done_ = true;
   if (monitor_timer_) monitor_timer_->cancel();
 }
+
+template <class D, class P, class B, class K, class S>
+boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::iterate(LoadTest* self, UserT& user) {
+  std::string failure;
+  try {
+    co_await user.behavior().run(self->derived(), user);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  if (!failure.empty()) {  // a behaviour's own bug: counted like an action that threw
+    auto now = Clock::now();
+    co_await user.finish("(behavior)", Outcome::error(ErrorCategory::exception, std::move(failure)), now, now);
+  }
+}
+
+// --- closed model ----------------------------------------------------------------------------
 
 template <class D, class P, class B, class K, class S>
 void LoadTest<D, P, B, K, S>::ask_to_leave(detail::RunState& rs, detail::UserSlot& slot) {
@@ -476,8 +601,7 @@ void LoadTest<D, P, B, K, S>::adjust_users(detail::RunState& rs, std::size_t tar
   using detail::SlotState;
   // Forget users that have left or are leaving.
   std::erase_if(started_order_, [&](std::size_t i) { return rs.slots[i].state.load() != SlotState::running; });
-  std::size_t running = started_order_.size();
-  if (running > target) {
+  if (started_order_.size() > target) {
     // The most recently started users leave first.
     while (started_order_.size() > target) {
       ask_to_leave(rs, rs.slots[started_order_.back()]);
@@ -485,7 +609,7 @@ void LoadTest<D, P, B, K, S>::adjust_users(detail::RunState& rs, std::size_t tar
     }
     return;
   }
-  std::size_t need = target - running;
+  std::size_t need = target - started_order_.size();
   // Users still finishing their last action are asked to stay; then idle slots are reused;
   // then new slots are made.
   for (auto& slot : rs.slots) {
@@ -529,26 +653,118 @@ boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::user_main(LoadTest* self, 
       if (slot->state.compare_exchange_strong(state, SlotState::idle)) co_return;
       continue;  // asked to stay after all
     }
-    std::string failure;
-    try {
-      co_await user.behavior().run(self->derived(), user);
-    } catch (const std::exception& e) {
-      failure = e.what();
-    } catch (...) {
-      failure = "unknown exception";
-    }
-    if (!failure.empty())  // a behaviour's own bug: counted like an action that threw
-      co_await user.finish("(behavior)", Outcome::error(ErrorCategory::exception, std::move(failure)), 0ns);
+    co_await iterate(self, user);
   }
   slot->state.store(SlotState::idle);
 }
 
+// --- open model ------------------------------------------------------------------------------
+
 template <class D, class P, class B, class K, class S>
-std::size_t LoadTest<D, P, B, K, S>::count_running(const detail::RunState& rs) const {
-  std::size_t n = 0;
-  for (const auto& slot : rs.slots)
-    if (slot.state.load(std::memory_order_relaxed) == detail::SlotState::running) ++n;
-  return n;
+detail::UserSlot& LoadTest<D, P, B, K, S>::new_open_user(detail::RunState& rs, unsigned worker) {
+  detail::OpenPool& pool = *rs.pools[worker];
+  std::size_t id = pool.slots.size() * rs.workers.size() + worker;  // unique across workers
+  return pool.slots.emplace_back(id, worker);
+}
+
+template <class D, class P, class B, class K, class S>
+boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::arrivals(LoadTest* self, detail::RunState* rs, unsigned worker) {
+  namespace asio = boost::asio;
+  detail::OpenPool& pool = *rs->pools[worker];
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  pool.scheduler_timer = &timer;
+  // Every worker walks the same schedule (same seed) and serves arrivals k = worker (mod threads).
+  std::mt19937_64 rng(self->seed_);
+  const std::size_t threads = rs->workers.size();
+  const Duration end = self->pattern_.duration();
+  RecorderShard& shard = rs->recorder.shard(worker);
+  Duration t = detail::first_arrival(self->pattern_, rng);
+  for (std::size_t k = 0; t < end; ++k, t = detail::next_arrival(self->pattern_, t, rng)) {
+    if (rs->ending.load(std::memory_order_relaxed) || self->stop_requested_.load(std::memory_order_relaxed)) break;
+    if (k % threads != worker) continue;
+    auto due = rs->start + t;
+    if (due > Clock::now()) {
+      timer.expires_at(due);
+      co_await timer.async_wait(detail::use_tuple);
+      if (rs->ending.load(std::memory_order_relaxed)) break;
+    }
+    shard.count_intended();
+    self->dispatch(*rs, worker, due);
+  }
+  pool.scheduler_timer = nullptr;
+}
+
+template <class D, class P, class B, class K, class S>
+void LoadTest<D, P, B, K, S>::dispatch(detail::RunState& rs, unsigned worker, Clock::time_point intended) {
+  namespace asio = boost::asio;
+  detail::OpenPool& pool = *rs.pools[worker];
+  if (!pool.idle.empty()) {  // a free user takes it at once
+    detail::UserSlot* slot = pool.idle.back();
+    pool.idle.pop_back();
+    slot->arrival = intended;
+    slot->has_arrival = true;
+    if (slot->timer) slot->timer->cancel();
+  } else if (pool.slots.size() < pool.max_users) {  // the pool grows on demand
+    detail::UserSlot& slot = new_open_user(rs, worker);
+    slot.arrival = intended;
+    slot.has_arrival = true;
+    asio::co_spawn(*rs.workers[worker], open_user_main(this, &rs, &pool, &slot), asio::detached);
+  } else if (pool.queue.size() < pool.queue_limit) {  // waits; its latency still counts from `intended`
+    pool.queue.push_back(intended);
+  } else {  // no user, no room: dropped, and counted
+    rs.recorder.shard(worker).count_dropped();
+  }
+}
+
+template <class D, class P, class B, class K, class S>
+void LoadTest<D, P, B, K, S>::end_arrivals(detail::RunState& rs, unsigned worker) {
+  detail::OpenPool& pool = *rs.pools[worker];
+  pool.done = true;
+  if (pool.scheduler_timer) pool.scheduler_timer->cancel();
+  for (detail::UserSlot* slot : pool.idle)
+    if (slot->timer) slot->timer->cancel();  // woken without an arrival: they leave
+  pool.idle.clear();
+  for (auto& slot : pool.slots)  // busy users stop sleeping (think time, backoff)
+    if (slot.timer && !slot.has_arrival) slot.timer->cancel();
+}
+
+template <class D, class P, class B, class K, class S>
+boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::open_user_main(LoadTest* self, detail::RunState* rs,
+                                                                      detail::OpenPool* pool, detail::UserSlot* slot) {
+  using detail::SlotState;
+  namespace asio = boost::asio;
+  auto ex = co_await asio::this_coro::executor;
+  UserT user(*self, *rs, *slot, ex, detail::splitmix64(self->seed_ ^ slot->id));
+  for (;;) {
+    Clock::time_point intended;
+    if (slot->has_arrival) {
+      intended = slot->arrival;
+      slot->has_arrival = false;
+    } else if (!pool->queue.empty()) {
+      intended = pool->queue.front();
+      pool->queue.pop_front();
+    } else {
+      if (pool->done || rs->ending.load(std::memory_order_relaxed)) break;
+      // Idle: wait until dispatch hands over an arrival (it cancels this wait) or the end.
+      pool->idle.push_back(slot);
+      asio::steady_timer& wake = *slot->timer;
+      wake.expires_at(Clock::time_point::max());
+      co_await wake.async_wait(detail::use_tuple);
+      if (!slot->has_arrival) break;
+      continue;
+    }
+    slot->state.store(SlotState::running);
+    std::size_t busy = rs->busy_max.load(std::memory_order_relaxed);
+    std::size_t now_busy = pool->busy.fetch_add(1, std::memory_order_relaxed) + 1;
+    std::size_t total = 0;
+    for (const auto& p : rs->pools) total += p->busy.load(std::memory_order_relaxed);
+    (void)now_busy;
+    while (total > busy && !rs->busy_max.compare_exchange_weak(busy, total)) {}
+    user.begin_arrival(intended);
+    co_await iterate(self, user);
+    pool->busy.fetch_sub(1, std::memory_order_relaxed);
+    slot->state.store(SlotState::idle);
+  }
 }
 
 template <class D, class P, class B, class K, class S>
@@ -581,7 +797,7 @@ void LoadTest<D, P, B, K, S>::emit_snapshot(detail::RunState& rs, IntervalStats&
   m.timestamp = iso8601_utc(WallClock::now());
   m.elapsed = to_seconds(now - rs.start);
   m.planned_duration = to_seconds(pattern_.duration());
-  m.active_users = count_running(rs);
+  m.active_users = active_users(rs);
   m.interval_requests = acc.requests;
   m.interval_errors = acc.failures + acc.errors;
   m.requests_per_second = secs > 0 ? static_cast<double>(acc.requests) / secs : 0;
@@ -607,8 +823,9 @@ void LoadTest<D, P, B, K, S>::emit_snapshot(detail::RunState& rs, IntervalStats&
   std::sort(seen_errors_.begin(), seen_errors_.end(), [](auto& a, auto& b) { return a.count > b.count; });
   m.top_errors.assign(seen_errors_.begin(), seen_errors_.begin() + std::min<std::size_t>(5, seen_errors_.size()));
   acc.reset();
-  history_.push_back(m);
-  sink_.on_interval(history_.back());
+  sink_.on_interval(m);
+  m.top_errors.clear();  // the history keeps the numbers only
+  history_.push(std::move(m));
 }
 
 }  // namespace loadtest

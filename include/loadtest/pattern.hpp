@@ -38,10 +38,39 @@ concept UsersPattern = std::copy_constructible<P> && requires(const P& p, Durati
 namespace detail {
 [[noreturn]] inline void bad_pattern(const std::string& what) { throw std::invalid_argument(what); }
 
-/** Linear interpolation of a user count, rounded to the nearest user. */
-inline std::size_t lerp_users(double from, double to, double fraction) {
-  double v = from + (to - from) * std::clamp(fraction, 0.0, 1.0);
-  return static_cast<std::size_t>(std::llround(std::max(0.0, v)));
+/** A staircase's value at `t`: start + k * increment in step k, optionally ramped over `ramp`. */
+inline double step_shape(double start, double increment, Duration step_length, Duration ramp, Duration t) {
+  auto k = static_cast<double>(t / step_length);
+  double level = start + k * increment;
+  if (k == 0 || ramp <= 0ns) return level;
+  Duration into = t - step_length * static_cast<long>(k);
+  if (into >= ramp) return level;
+  return level - increment + increment * (to_seconds(into) / to_seconds(ramp));
+}
+
+/** A spike's value at `t`: base, rising linearly to peak at `at` over `rise`, holding, falling. */
+inline double spike_shape(double base, double peak, Duration at, Duration rise, Duration hold, Duration fall,
+                          Duration t) {
+  if (t < at) return base;
+  if (t < at + rise) return base + (peak - base) * (to_seconds(t - at) / to_seconds(rise));
+  if (t < at + rise + hold) return peak;
+  if (t < at + rise + hold + fall) return peak + (base - peak) * (to_seconds(t - at - rise - hold) / to_seconds(fall));
+  return base;
+}
+
+inline void validate_spike(const char* what, Duration at, Duration rise, Duration hold, Duration fall,
+                           Duration length) {
+  if (length <= 0ns) bad_pattern(std::string(what) + ": duration must be positive");
+  if (at < 0ns || rise < 0ns || hold < 0ns || fall < 0ns)
+    bad_pattern(std::string(what) + ": at, rise, hold and fall must not be negative");
+  if (at + rise + hold + fall > length)
+    bad_pattern(std::string(what) + ": the spike (at + rise + hold + fall) ends after the duration");
+}
+
+inline void validate_steps(const char* what, std::size_t steps, Duration step_length, Duration ramp) {
+  if (steps == 0) bad_pattern(std::string(what) + ": steps must be at least 1");
+  if (step_length <= 0ns) bad_pattern(std::string(what) + ": the step length must be positive");
+  if (ramp < 0ns || ramp > step_length) bad_pattern(std::string(what) + ": ramp must be between 0 and the step length");
 }
 
 template <class P>
@@ -124,20 +153,13 @@ struct StepUsers {
 
   std::size_t users_at(Duration t) const noexcept {
     if (t < 0ns || t >= duration()) return 0;
-    auto k = static_cast<std::size_t>(t / step_length);
-    double base = static_cast<double>(start + k * increment);
-    if (k == 0 || ramp <= 0ns) return static_cast<std::size_t>(base);
-    Duration into = t - step_length * static_cast<long>(k);
-    if (into >= ramp) return static_cast<std::size_t>(base);
-    return detail::lerp_users(base - static_cast<double>(increment), base, to_seconds(into) / to_seconds(ramp));
+    double v = detail::step_shape(static_cast<double>(start), static_cast<double>(increment), step_length, ramp, t);
+    return static_cast<std::size_t>(std::llround(std::max(0.0, v)));
   }
   Duration duration() const noexcept { return step_length * static_cast<long>(steps); }
   std::size_t max_users() const noexcept { return start + (steps == 0 ? 0 : (steps - 1) * increment); }
   void validate() const {
-    if (steps == 0) detail::bad_pattern("StepUsers: steps must be at least 1");
-    if (step_length <= 0ns) detail::bad_pattern("StepUsers: the step length must be positive");
-    if (ramp < 0ns || ramp > step_length)
-      detail::bad_pattern("StepUsers: ramp must be between 0 and the step length");
+    detail::validate_steps("StepUsers", steps, step_length, ramp);
     if (max_users() == 0) detail::bad_pattern("StepUsers: the pattern never has a user");
   }
 };
@@ -156,22 +178,13 @@ struct SpikeUsers {
 
   std::size_t users_at(Duration t) const noexcept {
     if (t < 0ns || t >= length) return 0;
-    auto b = static_cast<double>(base), p = static_cast<double>(peak);
-    if (t < at) return base;
-    if (t < at + rise) return detail::lerp_users(b, p, to_seconds(t - at) / to_seconds(rise));
-    if (t < at + rise + hold) return peak;
-    if (t < at + rise + hold + fall)
-      return detail::lerp_users(p, b, to_seconds(t - at - rise - hold) / to_seconds(fall));
-    return base;
+    double v = detail::spike_shape(static_cast<double>(base), static_cast<double>(peak), at, rise, hold, fall, t);
+    return static_cast<std::size_t>(std::llround(std::max(0.0, v)));
   }
   Duration duration() const noexcept { return length; }
   std::size_t max_users() const noexcept { return std::max(base, peak); }
   void validate() const {
-    if (length <= 0ns) detail::bad_pattern("SpikeUsers: duration must be positive");
-    if (at < 0ns || rise < 0ns || hold < 0ns || fall < 0ns)
-      detail::bad_pattern("SpikeUsers: at, rise, hold and fall must not be negative");
-    if (at + rise + hold + fall > length)
-      detail::bad_pattern("SpikeUsers: the spike (at + rise + hold + fall) ends after the duration");
+    detail::validate_spike("SpikeUsers", at, rise, hold, fall, length);
     if (max_users() == 0) detail::bad_pattern("SpikeUsers: the pattern never has a user");
   }
 };

@@ -29,6 +29,7 @@
 #include <fmt/format.h>
 
 #include "loadtest/outcome.hpp"
+#include "loadtest/detail/bounded_history.hpp"
 #include "loadtest/result.hpp"
 #include "loadtest/results_io.hpp"
 #include "loadtest/time.hpp"
@@ -374,10 +375,7 @@ class JsonFileSink {
   /** Writes into `TestInfo::results_dir`. */
   JsonFileSink() : JsonFileSink(Options{}) {}
   /** Throws `std::invalid_argument` if `max_history < 2`. */
-  explicit JsonFileSink(Options o) : options_(std::move(o)) {
-    if (options_.max_history < 2)
-      throw std::invalid_argument(fmt::format("JsonFileSink: max_history must be at least 2, not {}", options_.max_history));
-  }
+  explicit JsonFileSink(Options o) : options_(std::move(o)), history_(checked_capacity(options_.max_history)) {}
 
   /** Prepares the results directory (and the directory of `extra_path`); throws
    *  `std::runtime_error` if one is not writable. */
@@ -385,8 +383,6 @@ class JsonFileSink {
     info_ = info;
     started_ = true;
     history_.clear();
-    seen_ = 0;
-    stride_ = 1;
     result_path_.clear();
     history_path_.clear();
     extra_written_.clear();
@@ -400,15 +396,9 @@ class JsonFileSink {
 
   /** Keeps the snapshot in the (bounded) history. */
   void on_interval(const RealTimeMetrics& m) {
-    if (seen_++ % stride_ != 0) return;
-    history_.push_back(m);
-    history_.back().top_errors.clear();  // not written to the history file
-    if (history_.size() >= options_.max_history) {
-      std::size_t kept = 0;
-      for (std::size_t i = 0; i < history_.size(); i += 2) history_[kept++] = std::move(history_[i]);
-      history_.resize(kept);
-      stride_ *= 2;
-    }
+    RealTimeMetrics kept = m;
+    kept.top_errors.clear();  // not written to the history file
+    history_.push(std::move(kept));
   }
 
   /** Writes the files; throws `std::runtime_error` if one could not be written. */
@@ -437,7 +427,7 @@ class JsonFileSink {
         if (info.name.empty()) info.name = r.name;
         if (info.timestamp.empty()) info.timestamp = r.timestamp;
         history_path_ = write_file_atomic(dir_ / fmt::format("metrics_{}_{}.json", name, stamp),
-                                          history_to_json(info, r.history.empty() ? history_ : r.history));
+                                          history_to_json(info, r.history.empty() ? history_.entries() : r.history));
       });
     }
     if (!options_.extra_path.empty())
@@ -454,7 +444,7 @@ class JsonFileSink {
   /** The results directory in use (set by `on_start`). */
   [[nodiscard]] const std::filesystem::path& results_dir() const noexcept { return dir_; }
   /** The history kept so far (bounded, see the class comment). */
-  [[nodiscard]] const std::vector<RealTimeMetrics>& history() const noexcept { return history_; }
+  [[nodiscard]] const std::vector<RealTimeMetrics>& history() const noexcept { return history_.entries(); }
 
  private:
   std::filesystem::path choose_dir() const {
@@ -467,9 +457,12 @@ class JsonFileSink {
   TestInfo info_;
   bool started_ = false;
   std::filesystem::path dir_;
-  std::vector<RealTimeMetrics> history_;
-  std::uint64_t seen_ = 0;    // snapshots offered to the history
-  std::uint64_t stride_ = 1;  // keep every stride_-th snapshot
+  static std::size_t checked_capacity(std::size_t n) {
+    if (n < 2) throw std::invalid_argument(fmt::format("JsonFileSink: max_history must be at least 2, not {}", n));
+    return n;
+  }
+
+  detail::BoundedHistory history_;
   std::filesystem::path result_path_, history_path_, extra_written_;
 };
 static_assert(MetricsSink<JsonFileSink>, "JsonFileSink must model MetricsSink");
