@@ -822,9 +822,28 @@ void LoadTest<D, P, B, K, S>::emit_snapshot(detail::RunState& rs, IntervalStats&
   }
   std::sort(seen_errors_.begin(), seen_errors_.end(), [](auto& a, auto& b) { return a.count > b.count; });
   m.top_errors.assign(seen_errors_.begin(), seen_errors_.begin() + std::min<std::size_t>(5, seen_errors_.size()));
+  // Totals since the start, for live views and exporters.
+  for (const EndpointCounts& c : acc.endpoints) {
+    EndpointResult e;
+    e.name = c.name;
+    e.successful_requests = c.successes;
+    e.failures = c.failures;
+    e.errors = c.errors;
+    e.failed_requests = c.failures + c.errors;
+    e.total_requests = c.successes + e.failed_requests;
+    e.status_classes = c.status_classes;
+    m.endpoints.push_back(std::move(e));
+  }
+  std::sort(m.endpoints.begin(), m.endpoints.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  for (std::size_t i = 1; i < acc.by_category.size(); ++i)
+    if (acc.by_category[i]) m.errors_by_category[std::string(to_string(static_cast<ErrorCategory>(i)))] = acc.by_category[i];
+  m.schedule = schedule_stats(acc.totals, acc.schedule_lag);
   acc.reset();
   sink_.on_interval(m);
-  m.top_errors.clear();  // the history keeps the numbers only
+  // The history keeps the numbers only.
+  m.top_errors.clear();
+  m.endpoints.clear();
+  m.errors_by_category.clear();
   history_.push(std::move(m));
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -74,30 +75,6 @@ struct RecorderLimits {
   std::size_t max_error_keys = 100;  ///< distinct (category, message) keys in the error table
 };
 
-/** Interval data the monitor collects from every shard once per interval. */
-struct IntervalStats {
-  Histogram response_time;     ///< overall, this interval
-  std::uint64_t requests = 0;  ///< actions of any status
-  std::uint64_t successes = 0, failures = 0, errors = 0;  ///< by `Status`
-  std::vector<ErrorEntry> errors_seen;  ///< (category, message, count) this interval, merged by key
-
-  /** Empties everything (keeps the histogram's memory). */
-  void reset() {
-    response_time.reset();
-    requests = successes = failures = errors = 0;
-    errors_seen.clear();
-  }
-  /** Adds `other` to this. */
-  void merge(const IntervalStats& other) {
-    response_time.add(other.response_time);
-    requests += other.requests;
-    successes += other.successes;
-    failures += other.failures;
-    errors += other.errors;
-    for (const auto& e : other.errors_seen) detail::merge_error(errors_seen, e.category, e.message, e.count);
-  }
-};
-
 /** The totals a shard keeps for one endpoint. */
 struct EndpointStats {
   std::string name;                               ///< the endpoint, "(unnamed)" or "(other)"
@@ -123,6 +100,62 @@ struct RecorderCounters {
   std::uint64_t late = 0;       ///< open model: started more than 1 ms late
   std::uint64_t dropped = 0;    ///< open model: arrivals that found no free user
 };
+
+/** The counts of one endpoint, without its histogram (for live views). */
+struct EndpointCounts {
+  std::string name;
+  std::uint64_t successes = 0, failures = 0, errors = 0;
+  std::array<std::uint64_t, 6> status_classes{};  ///< 0 = no status, 1..5 = 1xx..5xx
+};
+
+/** What the monitor collects from every shard once per interval: the interval's own data, and the
+ *  totals since the start as of this collection (for live views and exporters). */
+struct IntervalStats {
+  Histogram response_time;     ///< overall, this interval
+  std::uint64_t requests = 0;  ///< actions of any status
+  std::uint64_t successes = 0, failures = 0, errors = 0;  ///< by `Status`
+  std::vector<ErrorEntry> errors_seen;  ///< (category, message, count) this interval, merged by key
+
+  RecorderCounters totals;                                        ///< since the start
+  std::array<std::uint64_t, error_category_count> by_category{};  ///< since the start
+  std::vector<EndpointCounts> endpoints;                          ///< since the start, by name
+  Histogram schedule_lag;                                         ///< since the start (open model)
+
+  /** Empties everything (keeps the histograms' memory). */
+  void reset() {
+    response_time.reset();
+    requests = successes = failures = errors = 0;
+    errors_seen.clear();
+    totals = {};
+    by_category = {};
+    endpoints.clear();
+    schedule_lag.reset();
+  }
+  /** Adds the interval part of `other` to this. */
+  void merge(const IntervalStats& other) {
+    response_time.add(other.response_time);
+    requests += other.requests;
+    successes += other.successes;
+    failures += other.failures;
+    errors += other.errors;
+    for (const auto& e : other.errors_seen) detail::merge_error(errors_seen, e.category, e.message, e.count);
+  }
+};
+
+/** Open-model schedule accuracy from counters and the lag histogram; empty when no arrival was
+ *  scheduled (closed model). */
+inline std::optional<ScheduleStats> schedule_stats(const RecorderCounters& c, const Histogram& lag) {
+  if (c.intended == 0 && c.started == 0 && c.dropped == 0) return std::nullopt;
+  ScheduleStats st;
+  st.intended = c.intended;
+  st.started = c.started;
+  st.late = c.late;
+  st.dropped = c.dropped;
+  st.lag_p50 = to_seconds(lag.value_at_percentile(50));
+  st.lag_p99 = to_seconds(lag.value_at_percentile(99));
+  st.lag_max = to_seconds(lag.max());
+  return st;
+}
 
 /** What one worker thread records. Only its owning thread may touch it (no locks, no atomics);
  *  recording a success never allocates once its endpoint has been seen. */
@@ -185,6 +218,28 @@ class alignas(64) RecorderShard {
   /** Merges this interval's data into `out` and starts a new interval. Runs on the owning thread. */
   void drain_interval_into(IntervalStats& out) {
     out.merge(interval_);
+    // Totals since the start: summed over the shards of one collection.
+    auto& t = out.totals;
+    t.requests += counters_.requests;
+    t.successes += counters_.successes;
+    t.failures += counters_.failures;
+    t.errors += counters_.errors;
+    t.cancelled += counters_.cancelled;
+    t.intended += counters_.intended;
+    t.started += counters_.started;
+    t.late += counters_.late;
+    t.dropped += counters_.dropped;
+    for (std::size_t i = 0; i < by_category_.size(); ++i) out.by_category[i] += by_category_[i];
+    for (const EndpointStats& ep : endpoints_) {
+      auto it = std::find_if(out.endpoints.begin(), out.endpoints.end(),
+                             [&](const EndpointCounts& c) { return c.name == ep.name; });
+      if (it == out.endpoints.end()) it = out.endpoints.insert(out.endpoints.end(), EndpointCounts{ep.name});
+      it->successes += ep.successes;
+      it->failures += ep.failures;
+      it->errors += ep.errors;
+      for (std::size_t i = 0; i < ep.status_classes.size(); ++i) it->status_classes[i] += ep.status_classes[i];
+    }
+    if (counters_.started) out.schedule_lag.add(lag_);
     for (std::size_t i = 0; i < error_interval_.size(); ++i)
       if (error_interval_[i] != 0) {
         detail::merge_error(out.errors_seen, error_table_[i].category, error_table_[i].message, error_interval_[i]);
@@ -388,18 +443,7 @@ class Recorder {
 
     r.service_time.reset();
     if (!service.empty()) r.service_time = service.summary();
-    r.schedule.reset();
-    if (c.intended != 0 || c.started != 0 || c.dropped != 0) {
-      ScheduleStats st;
-      st.intended = c.intended;
-      st.started = c.started;
-      st.late = c.late;
-      st.dropped = c.dropped;
-      st.lag_p50 = to_seconds(lag.value_at_percentile(50));
-      st.lag_p99 = to_seconds(lag.value_at_percentile(99));
-      st.lag_max = to_seconds(lag.max());
-      r.schedule = st;
-    }
+    r.schedule = schedule_stats(c, lag);
   }
 
  private:

@@ -69,6 +69,10 @@ struct RealTimeMetrics {
   std::uint64_t total_requests = 0;     ///< since the start
   std::uint64_t total_errors = 0;       ///< failures + errors since the start
   std::vector<ErrorEntry> top_errors;   ///< the most frequent errors so far (at most 5)
+  /// Since the start, per endpoint: counts and status classes (response_time left empty).
+  std::vector<EndpointResult> endpoints;
+  std::map<std::string, std::uint64_t> errors_by_category;  ///< since the start
+  std::optional<ScheduleStats> schedule;                    ///< open model, since the start
 };
 
 /** The final record of a test (the original `LoadTestResult`, extended). Times in seconds. */
