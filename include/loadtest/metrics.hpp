@@ -99,6 +99,20 @@ struct RecorderCounters {
   std::uint64_t started = 0;    ///< open model: arrivals started (schedule lags recorded)
   std::uint64_t late = 0;       ///< open model: started more than 1 ms late
   std::uint64_t dropped = 0;    ///< open model: arrivals that found no free user
+
+  /** Adds every counter of `o`. */
+  RecorderCounters& operator+=(const RecorderCounters& o) noexcept {
+    requests += o.requests;
+    successes += o.successes;
+    failures += o.failures;
+    errors += o.errors;
+    cancelled += o.cancelled;
+    intended += o.intended;
+    started += o.started;
+    late += o.late;
+    dropped += o.dropped;
+    return *this;
+  }
 };
 
 /** The counts of one endpoint, without its histogram (for live views). */
@@ -219,16 +233,7 @@ class alignas(64) RecorderShard {
   void drain_interval_into(IntervalStats& out) {
     out.merge(interval_);
     // Totals since the start: summed over the shards of one collection.
-    auto& t = out.totals;
-    t.requests += counters_.requests;
-    t.successes += counters_.successes;
-    t.failures += counters_.failures;
-    t.errors += counters_.errors;
-    t.cancelled += counters_.cancelled;
-    t.intended += counters_.intended;
-    t.started += counters_.started;
-    t.late += counters_.late;
-    t.dropped += counters_.dropped;
+    out.totals += counters_;
     for (std::size_t i = 0; i < by_category_.size(); ++i) out.by_category[i] += by_category_[i];
     for (const EndpointStats& ep : endpoints_) {
       auto it = std::find_if(out.endpoints.begin(), out.endpoints.end(),
@@ -364,16 +369,7 @@ class Recorder {
     std::map<std::string_view, EndpointResult> endpoints;
     std::map<std::string_view, Histogram> endpoint_times;
     for (const auto& s : shards_) {
-      const RecorderCounters& k = s->counters();
-      c.requests += k.requests;
-      c.successes += k.successes;
-      c.failures += k.failures;
-      c.errors += k.errors;
-      c.cancelled += k.cancelled;
-      c.intended += k.intended;
-      c.started += k.started;
-      c.late += k.late;
-      c.dropped += k.dropped;
+      c += s->counters();
       response.add(s->response_time());
       service.add(s->service_time());
       lag.add(s->schedule_lag());
@@ -397,6 +393,7 @@ class Recorder {
     r.failed_requests = c.failures + c.errors;
     r.cancelled_requests = c.cancelled;
     const LatencySummary rt = response.summary();
+    r.response_histogram = std::make_shared<const Histogram>(response);
     r.avg_response_time = rt.avg;
     r.min_response_time = rt.min;
     r.max_response_time = rt.max;

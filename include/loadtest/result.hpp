@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,8 @@
 #include "loadtest/time.hpp"
 
 namespace loadtest {
+
+class Histogram;
 
 /** Latency figures of a set of samples, in seconds (like the original framework). */
 struct LatencySummary {
@@ -103,6 +106,9 @@ struct LoadTestResult {
   std::optional<LatencySummary> service_time;             ///< open model: send -> receive
   std::optional<ScheduleStats> schedule;                  ///< open model only
   std::vector<RealTimeMetrics> history;                   ///< the monitor's snapshots
+  /// Every response time of the test (for distributions and `.hgrm` export); null when the result
+  /// was read back from JSON.
+  std::shared_ptr<const Histogram> response_histogram;
   std::map<std::string, std::string> config;              ///< the test's configuration, for reports
 };
 
