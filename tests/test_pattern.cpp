@@ -1,7 +1,7 @@
 #define BOOST_TEST_MODULE pattern
 #include <boost/test/unit_test.hpp>
 
-#include "loadtest/pattern.hpp"
+#include "loadtest/rate.hpp"
 
 using namespace loadtest;
 
@@ -124,6 +124,90 @@ BOOST_AUTO_TEST_CASE(stages_interpolate_like_k6) {
   check_invalid(Stages{{{1s, 5}, {1s, -2}}, 0}, "stage 2");
   check_invalid(Stages{{{0s, 5}}, 0}, "no time");
   check_invalid(Stages{{{1s, 0}}, 0}, "never");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+struct RatePoint { Duration t; double rate; };
+
+template <class P>
+void check_rates(const P& p, std::initializer_list<RatePoint> points) {
+  for (const RatePoint& pt : points) {
+    BOOST_TEST_CONTEXT("t = " << format_duration(pt.t)) { BOOST_TEST(p.rate_at(pt.t) == pt.rate, boost::test_tools::tolerance(1e-9)); }
+  }
+}
+
+/** Arrival times of a pattern over its whole duration. */
+template <class P>
+std::vector<Duration> schedule(const P& p, std::uint64_t seed = 1) {
+  std::mt19937_64 rng(seed);
+  std::vector<Duration> out;
+  for (Duration t = detail::first_arrival(p, rng); t < p.duration(); t = detail::next_arrival(p, t, rng)) out.push_back(t);
+  return out;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(rate)
+
+BOOST_AUTO_TEST_CASE(constant_rate_schedule_is_exact) {
+  ConstantRate c{1000, 5s};
+  check_rates(c, {{-1ms, 0}, {0s, 1000}, {4999ms, 1000}, {5s, 0}});
+  auto s = schedule(c);
+  BOOST_TEST(s.size() == 5000u);
+  for (std::size_t i = 1; i < s.size(); ++i) BOOST_TEST_REQUIRE((s[i] - s[i - 1] == 1ms));
+  BOOST_CHECK_THROW((ConstantRate{0, 1s}.validate()), std::invalid_argument);
+  BOOST_CHECK_THROW((ConstantRate{10, 0s}.validate()), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(ramping_rate_follows_its_stages) {
+  RampingRate r{{{10s, 100}, {10s, 100}, {10s, 0}}, 0};
+  check_rates(r, {{0s, 0}, {5s, 50}, {10s, 100}, {19s, 100}, {25s, 50}, {30s, 0}});
+  // The arrivals are the integral of the rate: 500 + 1000 + 500.
+  auto s = schedule(r);
+  BOOST_TEST(static_cast<double>(s.size()) == 2000.0, boost::test_tools::tolerance(0.01));
+  for (std::size_t i = 1; i < s.size(); ++i) BOOST_TEST_REQUIRE((s[i] > s[i - 1]));
+  BOOST_CHECK_THROW((RampingRate{{{1s, -5}}, 0}.validate()), std::invalid_argument);
+  BOOST_CHECK_THROW((RampingRate{{{1s, 0}}, 0}.validate()), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(step_and_spike_rates) {
+  StepRate st{100, 50, 10s, 3, 0s};
+  check_rates(st, {{0s, 100}, {10s, 150}, {25s, 200}, {30s, 0}});
+  BOOST_TEST(schedule(st).size() == 4500u);
+  SpikeRate sp{10, 110, 10s, 10s, 5s, 10s, 60s};
+  check_rates(sp, {{0s, 10}, {15s, 60}, {20s, 110}, {30s, 60}, {40s, 10}, {60s, 0}});
+  BOOST_CHECK_THROW((StepRate{-1, 1, 1s, 1, 0s}.validate()), std::invalid_argument);
+  BOOST_CHECK_THROW((SpikeRate{1, 2, 50s, 5s, 10s, 5s, 60s}.validate()), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(custom_rate_skips_idle_stretches) {
+  CustomRate c{[](double s) { return s < 1 ? 0.0 : 100.0; }, 1000, 2s};
+  auto s = schedule(c);
+  BOOST_TEST_REQUIRE(!s.empty());
+  BOOST_TEST((s.front() >= 1s && s.front() < 1002ms));
+  BOOST_TEST(static_cast<double>(s.size()) == 100.0, boost::test_tools::tolerance(0.02));
+  CustomRate clamp{[](double) { return 1e9; }, 50, 1s};
+  check_rates(clamp, {{0s, 50}});
+  BOOST_CHECK_THROW((CustomRate{nullptr, 1, 1s}.validate()), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(poisson_arrivals_are_seeded_and_exponential) {
+  PoissonRate p{ConstantRate{1000, 10s}};
+  auto a = schedule(p, 7), b = schedule(p, 7), c = schedule(p, 8);
+  BOOST_TEST((a == b));
+  BOOST_TEST((a != c));
+  BOOST_TEST(static_cast<double>(a.size()) == 10000.0, boost::test_tools::tolerance(0.05));
+  // Exponential gaps: the coefficient of variation is 1 (evenly spaced arrivals would give 0).
+  double sum = 0, sq = 0;
+  for (std::size_t i = 1; i < a.size(); ++i) {
+    double g = to_seconds(a[i] - a[i - 1]);
+    sum += g;
+    sq += g * g;
+  }
+  double n = static_cast<double>(a.size() - 1), mean = sum / n, cv = std::sqrt(sq / n - mean * mean) / mean;
+  BOOST_TEST(mean == 0.001, boost::test_tools::tolerance(0.05));
+  BOOST_TEST(cv == 1.0, boost::test_tools::tolerance(0.05));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -38,10 +38,11 @@ concept LoadPattern = UsersPattern<P> || RatePattern<P>;
 
 namespace detail {
 
-/** The intended time of the arrival after one at `t`, or `end` if there is none before it.
+/** The intended time of the arrival after one at `t`, or `duration()` if there is none before it.
  *
- *  Evenly spaced at the local rate: the gap is 1 / rate at the gap's midpoint (exact for constant
- *  and linear rates to first order). Stretches where the rate is 0 are skipped in 1 ms steps.
+ *  Deterministic patterns space arrivals so that the integral of the rate between two arrivals is
+ *  one: the rate is integrated with the midpoint rule in steps of at most 1 ms (one exact step for a
+ *  constant rate above 1000/s), so ramps starting from 0 and stretches at rate 0 come out right.
  */
 template <class P>
 Duration next_arrival(const P& p, Duration t, std::mt19937_64& rng) {
@@ -49,26 +50,32 @@ Duration next_arrival(const P& p, Duration t, std::mt19937_64& rng) {
   if constexpr (requires { p.next_arrival(t, rng); }) {
     return std::min<Duration>(p.next_arrival(t, rng), end);
   } else {
+    double remaining = 1.0;  // arrivals' worth of rate still to integrate
     while (t < end) {
-      double r = p.rate_at(t);
-      if (r > 0 && std::isfinite(r)) {
-        double gap = 1.0 / r;
-        double mid = p.rate_at(t + from_seconds(gap / 2));
-        if (mid > 0 && std::isfinite(mid)) gap = 1.0 / mid;
-        return std::min(end, t + std::max<Duration>(1ns, from_seconds(gap)));
-      }
-      t += 1ms;
+      double r0 = p.rate_at(t);
+      Duration h = 1ms;
+      if (r0 > 0 && std::isfinite(r0)) h = std::min<Duration>(h, std::max<Duration>(1ns, from_seconds(remaining / r0)));
+      double mid = p.rate_at(t + h / 2);
+      if (!(mid > 0) || !std::isfinite(mid)) mid = 0;
+      double area = mid * to_seconds(h);
+      if (area >= remaining && mid > 0)
+        return std::min(end, t + std::max<Duration>(1ns, from_seconds(remaining / mid)));
+      remaining -= area;
+      t += h;
     }
     return end;
   }
 }
 
-/** The first arrival's time: at 0 when the rate there is positive. */
+/** The first arrival: at the first millisecond where the rate is positive. */
 template <class P>
-Duration first_arrival(const P& p, std::mt19937_64& rng) {
-  double r = p.rate_at(Duration{0});
-  if (r > 0 && std::isfinite(r)) return Duration{0};
-  return next_arrival(p, Duration{0}, rng);
+Duration first_arrival(const P& p, std::mt19937_64&) {
+  const Duration end = p.duration();
+  for (Duration t{0}; t < end; t += 1ms) {
+    double r = p.rate_at(t);
+    if (r > 0 && std::isfinite(r)) return t;
+  }
+  return end;
 }
 
 inline void validate_rate_value(const char* what, double r) {

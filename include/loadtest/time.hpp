@@ -24,9 +24,9 @@ using namespace std::chrono_literals;
 /** Seconds as a double, the unit results are reported in (like the original framework). */
 constexpr double to_seconds(Duration d) noexcept { return std::chrono::duration<double>(d).count(); }
 
-/** A duration from (possibly fractional) seconds. */
+/** A duration from (possibly fractional) seconds, rounded to the nearest nanosecond. */
 constexpr Duration from_seconds(double s) noexcept {
-  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+  return std::chrono::round<Duration>(std::chrono::duration<double>(s));
 }
 
 /** Parses a duration such as `500ms`, `30s`, `2m`, `1h`, `1.5s`, `250us` or `0`.
