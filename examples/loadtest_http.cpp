@@ -3,9 +3,12 @@
 //
 //   loadtest-http [options] URL
 //
-// Ramps up --users users over --ramp-up, keeps them busy until --duration has passed, prints live
-// progress and a summary, and writes loadtest_{name}_{stamp}.json and metrics_{name}_{stamp}.json
-// into --results-dir. A request succeeds when the status is --expect (200).
+// Closed model (default): ramps up --users users over --ramp-up and keeps them busy until
+// --duration has passed; --stages or --pattern give other shapes. Open model (--rate R): R arrivals
+// a second, each with an intended start, served by up to --max-users users; latency counts from the
+// intended start (coordinated omission corrected). Prints live progress and a summary, and writes
+// loadtest_{name}_{stamp}.json and metrics_{name}_{stamp}.json into --results-dir. A request
+// succeeds when the status is --expect (200).
 //
 // Exit status: 0 the test ran; 1 the test could not run (e.g. results directory not writable);
 // 2 bad usage (one line on stderr names the bad value).
@@ -14,6 +17,8 @@
 #include <boost/program_options.hpp>
 
 #include <charconv>
+#include <cmath>
+#include <optional>
 #include <cstdlib>
 #include <exception>
 #include <iostream>
@@ -23,6 +28,7 @@
 #include <fmt/core.h>
 
 #include "loadtest/loadtest.hpp"
+#include "loadtest/pattern_spec.hpp"
 
 namespace asio = boost::asio;
 namespace po = boost::program_options;
@@ -56,13 +62,21 @@ struct Options {
   int expect = 200;
   bool quiet = false;
   bool insecure = false;
+  std::optional<double> rate;  // open model
+  long long max_users = 1000;
+  std::string stages;
+  std::string pattern;
+  std::string arrivals = "uniform";
   bool ramp_up_given = false;  // a defaulted ramp-up shrinks to fit a short --duration
+  bool users_given = false, duration_given = false;
 };
 
-// One user's request: the same for every user, built once.
-struct HttpTest : lt::LoadTest<HttpTest, lt::RampUsers, lt::SingleAction, lt::FixedBackoff,
-                               lt::Tee<lt::ConsoleSink, lt::JsonFileSink>> {
-  using LoadTest::LoadTest;
+using Sinks = lt::Tee<lt::ConsoleSink, lt::JsonFileSink>;
+
+// One user's request: the same for every user, built once. One test type per pattern type.
+template <class Pattern>
+struct HttpTest : lt::LoadTest<HttpTest<Pattern>, Pattern, lt::SingleAction, lt::FixedBackoff, Sinks> {
+  using lt::LoadTest<HttpTest<Pattern>, Pattern, lt::SingleAction, lt::FixedBackoff, Sinks>::LoadTest;
   struct UserData {
     lt::http::Response response;
   };
@@ -74,6 +88,24 @@ struct HttpTest : lt::LoadTest<HttpTest, lt::RampUsers, lt::SingleAction, lt::Fi
     co_return lt::http::check_status(request, user.data().response, expect);
   }
 };
+
+/** Everything but the pattern, shared by every test type. */
+struct Setup {
+  lt::Config cfg;
+  Sinks sinks;
+  lt::http::Request request;
+  int expect = 200;
+};
+
+template <class Pattern>
+lt::LoadTestResult run_test(Setup& setup, Pattern pattern) {
+  HttpTest<Pattern> test(setup.cfg, std::move(pattern), lt::SingleAction{}, lt::FixedBackoff{1s}, setup.sinks);
+  test.request = setup.request;
+  test.expect = setup.expect;
+  lt::LoadTestResult r = test.run();
+  setup.sinks = test.sink();  // the file sink knows where it wrote
+  return r;
+}
 
 lt::Duration duration_option(const std::string& flag, const std::string& text) {
   try {
@@ -141,19 +173,55 @@ int run(const Options& o) {
   cfg.labels["timeout"] = lt::format_duration(timeout);
   cfg.labels["expect"] = std::to_string(o.expect);
 
-  lt::ConsoleSink console({.out = stdout, .quiet = o.quiet, .tty = -1});
-  lt::JsonFileSink files({.results_dir = o.results_dir, .extra_path = o.json});
-  HttpTest test(cfg, lt::RampUsers::over(users, duration, ramp_up), lt::SingleAction{}, lt::FixedBackoff{1s},
-                lt::Tee<lt::ConsoleSink, lt::JsonFileSink>(console, files));
-  test.request = lt::http::Request::make(method, url.target, o.body);
-  test.request.name = std::string(lt::http::to_string(method)) + " " + url.target.substr(0, url.target.find('?'));
-  test.expect = o.expect;
+  cfg.open.max_users = positive("--max-users", o.max_users, 1'000'000);
+  if (o.arrivals != "uniform" && o.arrivals != "poisson")
+    throw UsageError("--arrivals: '" + o.arrivals + "' is not uniform or poisson");
+  if (!o.stages.empty() && !o.pattern.empty()) throw UsageError("--stages and --pattern cannot be combined");
+  bool shaped = !o.stages.empty() || !o.pattern.empty();
+  if (shaped && (o.users_given || o.ramp_up_given))
+    throw UsageError(std::string(o.users_given ? "--users" : "--ramp-up") + " cannot be combined with " +
+                     (o.stages.empty() ? "--pattern" : "--stages") + " (the shape sets the load)");
+  if (o.pattern.rfind("step", 0) == 0 && o.duration_given)
+    throw UsageError("--duration cannot be combined with a step --pattern (every x steps sets the duration)");
+  if (!o.stages.empty() && o.duration_given)
+    throw UsageError("--duration cannot be combined with --stages (the stages set the duration)");
+  if (!o.rate && o.arrivals == "poisson") throw UsageError("--arrivals poisson needs --rate (the open model)");
+  if (o.rate && (!std::isfinite(*o.rate) || *o.rate <= 0))
+    throw UsageError(fmt::format("--rate: '{}' must be a positive number of arrivals per second", *o.rate));
+  if (o.rate && (o.users_given || o.ramp_up_given))
+    throw UsageError(std::string(o.users_given ? "--users" : "--ramp-up") +
+                     " cannot be combined with --rate (use --max-users for the open model)");
+  std::optional<lt::StageList> shape;
   try {
-    test.run();
+    if (!o.stages.empty()) shape = lt::parse_stages(o.stages, o.rate.value_or(0));
+    if (!o.pattern.empty()) shape = lt::parse_shape(o.pattern, duration);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string(o.stages.empty() ? "--pattern: " : "--stages: ") + e.what());
+  }
+  if (!o.stages.empty()) cfg.labels["stages"] = o.stages;
+  if (!o.pattern.empty()) cfg.labels["shape"] = o.pattern;
+  if (o.rate) cfg.labels["arrivals"] = o.arrivals;
+
+  Setup setup{cfg,
+              Sinks(lt::ConsoleSink({.out = stdout, .quiet = o.quiet, .tty = -1}),
+                    lt::JsonFileSink({.results_dir = o.results_dir, .extra_path = o.json})),
+              lt::http::Request::make(method, url.target, o.body), o.expect};
+  setup.request.name = std::string(lt::http::to_string(method)) + " " + url.target.substr(0, url.target.find('?'));
+  try {
+    if (o.rate) {
+      lt::RampingRate rate = shape ? lt::RampingRate{shape->stages, shape->start}
+                                   : lt::RampingRate{{{duration, *o.rate}}, *o.rate};
+      if (o.arrivals == "poisson") run_test(setup, lt::Poisson<lt::RampingRate>{rate});
+      else run_test(setup, rate);
+    } else if (shape) {
+      run_test(setup, lt::Stages{shape->stages, shape->start});
+    } else {
+      run_test(setup, lt::RampUsers::over(users, duration, ramp_up));
+    }
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  const auto& written = test.sink().get<1>();
+  const auto& written = setup.sinks.get<1>();
   fmt::print("result: {}\n", written.result_path().string());
   return exit_ran;
 }
@@ -179,7 +247,14 @@ int main(int argc, char** argv) {
     ("results-dir", po::value(&o.results_dir)->default_value(o.results_dir), "where result files go (created 0700)")
     ("json", po::value(&o.json), "also write the result JSON to this file")
     ("quiet,q", po::bool_switch(&o.quiet), "no live status line (the summary is still printed)")
-    ("insecure,k", po::bool_switch(&o.insecure), "HTTPS: do not verify the server certificate");
+    ("insecure,k", po::bool_switch(&o.insecure), "HTTPS: do not verify the server certificate")
+    ("rate", po::value<double>(), "open model: arrivals per second, latency counted from each arrival's intended start "
+                                     "(with --stages: the start rate; with --pattern the shape's numbers are rates)")
+    ("max-users", po::value(&o.max_users)->default_value(o.max_users), "open model: users serving arrivals at most")
+    ("stages", po::value(&o.stages), "DUR:TARGET,... ramping users (closed) or, with --rate, ramping rate")
+    ("pattern", po::value(&o.pattern), "step:start=10,step=10,every=30s,steps=5[,ramp=5s] or "
+                                       "spike:base=10,peak=200,at=60s,rise=5s,hold=30s,fall=5s[,duration=DUR]")
+    ("arrivals", po::value(&o.arrivals)->default_value(o.arrivals), "open model: uniform or poisson");
   // clang-format on
   po::options_description all;
   all.add(visible).add_options()("url", po::value(&o.url), "target URL");
@@ -196,6 +271,9 @@ int main(int argc, char** argv) {
     }
     po::notify(vm);
     o.ramp_up_given = !vm["ramp-up"].defaulted();
+    o.users_given = !vm["users"].defaulted();
+    o.duration_given = !vm["duration"].defaulted();
+    if (vm.count("rate")) o.rate = vm["rate"].as<double>();
     if (o.url.empty()) throw UsageError("missing URL (usage: loadtest-http [options] URL; see --help)");
     return run(o);
   } catch (const po::error& e) {

@@ -49,6 +49,18 @@ expect_exit 2 "'nocolon'" -H nocolon "$url"
 expect_exit 2 "'--bogus'" --bogus "$url"
 expect_exit 2 "'2m'" -r 2m -d 1m "$url"
 expect_exit 2 "'42'" --expect 42 "$url"
+# Load shapes and the open model: bad specs name the bad part.
+expect_exit 2 "stage 2 '1x:5'" --stages 30s:5,1x:5 "$url"
+expect_exit 2 "unknown shape 'wave'" --pattern wave:a=1 "$url"
+expect_exit 2 "missing 'steps='" --pattern step:start=1,step=1,every=1s "$url"
+expect_exit 2 "unknown key 'colour'" --pattern spike:base=1,peak=2,at=1s,rise=1s,hold=1s,fall=1s,colour=red "$url"
+expect_exit 2 "after the duration" -d 10s --pattern spike:base=1,peak=5,at=8s,rise=1s,hold=1s,fall=1s "$url"
+expect_exit 2 "'-3'" --rate=-3 "$url"
+expect_exit 2 "'sometimes'" --rate 10 --arrivals sometimes "$url"
+expect_exit 2 "needs --rate" --arrivals poisson "$url"
+expect_exit 2 "cannot be combined" --stages 1s:5 --pattern step:start=1,step=1,every=1s,steps=1 "$url"
+expect_exit 2 "cannot be combined" --rate 10 -u 5 "$url"
+expect_exit 2 "'0'" --rate 10 --max-users 0 "$url"
 # Cannot run: the results directory is not writable (a path under a regular file); nothing runs.
 touch "$work/plainfile"
 expect_exit 1 "plainfile/results" -d 1s --results-dir "$work/plainfile/results" "$url"
@@ -84,6 +96,23 @@ PY
 if err=$(check_json "$work/out.json" "$work/res" 2>&1); then ok "result JSON and file names"; else not_ok "result JSON and file names" "$err"; fi
 if grep -q "Response time" "$work/run.out"; then ok "--quiet still prints the summary"; else not_ok "--quiet still prints the summary"; fi
 if grep -q '^\[' "$work/run.out"; then not_ok "--quiet hides the live lines"; else ok "--quiet hides the live lines"; fi
+
+# The open model: corrected response times plus service time and schedule blocks.
+if timeout 60 "$http_bin" --rate 200 -d 2s --quiet --json "$work/open.json" --results-dir "$work/openres" "$url" >"$work/open.out" 2>&1 &&
+   python3 - "$work/open.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["model"] == "open", r["model"]
+s = r["schedule"]
+assert s["intended"] == 400 and s["started"] + s["dropped"] == 400, s
+assert set(r["service_time"]) >= {"avg", "p50", "p90", "p95", "p99", "p999", "max"}, r["service_time"]
+assert set(s) >= {"intended", "started", "late", "dropped", "lag_p50", "lag_p99", "lag_max"}, s
+assert r["metrics"]["p50_response_time"] >= r["service_time"]["p50"]
+PY
+then ok "--rate runs the open model with service_time and schedule"; else not_ok "--rate runs the open model" "$(tail -5 "$work/open.out")"; fi
+if timeout 60 "$http_bin" --stages 500ms:4,1s:4,500ms:0 --quiet --json "$work/stages.json" --results-dir "$work/stres" "$url" >/dev/null 2>&1 &&
+   python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['metrics']['max_active_users']==4, r['metrics']" "$work/stages.json"
+then ok "--stages shapes the users"; else not_ok "--stages shapes the users"; fi
 
 # SIGINT ends the test early and the result is still written.
 timeout 60 "$http_bin" -u 2 -d 60s -r 0s --quiet --results-dir "$work/int" "$url" >"$work/int.out" 2>&1 &

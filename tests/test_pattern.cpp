@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE pattern
 #include <boost/test/unit_test.hpp>
 
+#include "loadtest/pattern_spec.hpp"
 #include "loadtest/rate.hpp"
 
 using namespace loadtest;
@@ -208,6 +209,82 @@ BOOST_AUTO_TEST_CASE(poisson_arrivals_are_seeded_and_exponential) {
   double n = static_cast<double>(a.size() - 1), mean = sum / n, cv = std::sqrt(sq / n - mean * mean) / mean;
   BOOST_TEST(mean == 0.001, boost::test_tools::tolerance(0.05));
   BOOST_TEST(cv == 1.0, boost::test_tools::tolerance(0.05));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(pattern_spec)
+
+BOOST_AUTO_TEST_CASE(stages_parse) {
+  StageList s = parse_stages("30s:50,1m:50,10s:0");
+  BOOST_TEST(s.start == 0.0);
+  BOOST_REQUIRE_EQUAL(s.stages.size(), 3u);
+  BOOST_TEST((s.stages[1].length == 60s));
+  BOOST_TEST(s.stages[1].target == 50.0);
+  Stages users{s.stages, s.start};
+  check_points(users, {{15s, 25}, {30s, 50}, {95s, 25}});
+}
+
+BOOST_AUTO_TEST_CASE(bad_stages_name_the_bad_part) {
+  struct Case { const char* spec; const char* fragment; };
+  const Case cases[] = {
+      {"", "empty"}, {"30s", "stage 1 '30s'"}, {"30s:50,1x:5", "stage 2 '1x:5'"},
+      {"30s:-5", "stage 1 '30s:-5'"}, {"30s:abc", "'abc'"}, {"0s:5", "no time"},
+  };
+  for (const auto& c : cases)
+    BOOST_TEST_CONTEXT(c.spec) {
+      BOOST_CHECK_EXCEPTION(parse_stages(c.spec), std::invalid_argument, [&](const std::invalid_argument& e) {
+        BOOST_TEST_MESSAGE(e.what());
+        return std::string(e.what()).find(c.fragment) != std::string::npos;
+      });
+    }
+}
+
+BOOST_AUTO_TEST_CASE(step_shape_becomes_stages) {
+  StageList s = parse_shape("step:start=10,step=10,every=30s,steps=3");
+  Stages users{s.stages, s.start};
+  check_points(users, {{0s, 10}, {29s, 10}, {30s, 20}, {61s, 30}, {89s, 30}, {90s, 0}});
+  StageList ramped = parse_shape("step:start=0,step=10,every=10s,steps=2,ramp=5s");
+  Stages r{ramped.stages, ramped.start};
+  check_points(r, {{0s, 0}, {10s, 0}, {12500ms, 5}, {15s, 10}, {19s, 10}});
+  // The same shape as a rate.
+  RampingRate rate{s.stages, s.start};
+  BOOST_TEST(rate.rate_at(45s) == 20.0);
+}
+
+BOOST_AUTO_TEST_CASE(spike_shape_becomes_stages) {
+  StageList s = parse_shape("spike:base=10,peak=110,at=10s,rise=10s,hold=5s,fall=10s,duration=60s");
+  Stages users{s.stages, s.start};
+  check_points(users, {{0s, 10}, {15s, 60}, {20s, 110}, {24s, 110}, {30s, 60}, {40s, 10}, {59s, 10}, {60s, 0}});
+  // Without duration= the test's length is used.
+  StageList t = parse_shape("spike:base=1,peak=5,at=1s,rise=0s,hold=1s,fall=0s", 3s);
+  BOOST_TEST((Stages{t.stages, t.start}.duration() == 3s));
+}
+
+BOOST_AUTO_TEST_CASE(bad_shapes_name_the_bad_part) {
+  struct Case { const char* spec; const char* fragment; };
+  const Case cases[] = {
+      {"wave:a=1", "unknown shape 'wave'"},
+      {"step", "no parameters"},
+      {"step:start=1,step=1,every=1s", "missing 'steps='"},
+      {"step:start=1,step=1,every=1s,steps=2.5", "steps"},
+      {"step:start=1,step=1,every=1x,steps=2", "every"},
+      {"step:start=1,step=1,every=1s,steps=2,colour=red", "unknown key 'colour'"},
+      {"step:start=1,start=2,step=1,every=1s,steps=2", "'start' given twice"},
+      {"step:start=-1,step=1,every=1s,steps=2", "'-1'"},
+      {"step:start=1,step=1,every=1s,steps=2,ramp=2s", "ramp"},
+      {"spike:base=1,peak=5,at=1s,rise=1s,hold=1s,fall=1s", "missing 'duration='"},
+      {"spike:base=1,peak=5,at=50s,rise=5s,hold=10s,fall=5s,duration=60s", "after the duration"},
+      {"spike:base=1,peak=5,at=1s,rise=1s,hold=1s", "missing 'fall='"},
+      {"spike:base,peak=5", "'base' is not key=value"},
+  };
+  for (const auto& c : cases)
+    BOOST_TEST_CONTEXT(c.spec) {
+      BOOST_CHECK_EXCEPTION(parse_shape(c.spec), std::invalid_argument, [&](const std::invalid_argument& e) {
+        BOOST_TEST_MESSAGE(e.what());
+        return std::string(e.what()).find(c.fragment) != std::string::npos;
+      });
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
