@@ -5,13 +5,16 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "loadtest/http.hpp"
+#include "loadtest/outcome.hpp"
 #include "loadtest/time.hpp"
 
 namespace loadtest {
 
-/** Which outcomes make a user back off. */
+/** Which outcomes make a user back off (and, with Retry, retry). `Config::backoff_statuses` adds
+ *  outcomes by HTTP status whatever this says. */
 enum class BackoffTrigger : std::uint8_t {
   errors,               ///< transport errors and exceptions only (the original behaviour)
   errors_and_failures,  ///< also failed checks (unexpected status, wrong body)
@@ -26,6 +29,9 @@ struct OpenModel {
   /// Arrivals that found no free user wait here (their latency still counts from the intended
   /// start); beyond this bound they are dropped and counted.
   std::size_t queue_limit = 10'000;
+  /// Wake this long before each arrival's due time and spin until it: lower schedule lag for
+  /// CPU (the worker busy-waits up to this long per arrival). 0 (the default): timers only.
+  Duration spin = Duration{0};
 };
 
 /** What the engine needs besides its four policies. Defaults equal the original framework's
@@ -42,6 +48,9 @@ struct Config {
   std::string target;                           ///< base URL for `Session::http()` (may be empty)
   http::Options http;                           ///< timeouts, headers, TLS switches for `Session::http()`
   BackoffTrigger backoff_on = BackoffTrigger::errors;
+  /// Outcomes with one of these HTTP statuses trigger backoff too, e.g. {429, 503}; their
+  /// `Retry-After` is honoured up to the backoff's cap.
+  std::vector<int> backoff_statuses;
   bool handle_signals = true;                   ///< SIGINT/SIGTERM end the test early, results kept
   OpenModel open;                               ///< user pool and queue of the open model
   std::map<std::string, std::string> labels;    ///< extra key/values copied into the result's config
@@ -54,8 +63,25 @@ struct Config {
     if (grace_period < 0ns) throw std::invalid_argument("config: grace period must not be negative");
     if (results_dir.empty()) throw std::invalid_argument("config: results directory must not be empty");
     if (!target.empty()) (void)http::parse_url(target);
+    for (int s : backoff_statuses)
+      if (s < 100 || s > 599)
+        throw std::invalid_argument("config: backoff status '" + std::to_string(s) + "' is not an HTTP status (100..599)");
     if (open.max_users == 0) throw std::invalid_argument("config: open-model max users must be at least 1");
+    if (open.spin < Duration{0} || open.spin > std::chrono::milliseconds(10))
+      throw std::invalid_argument("config: open-model spin must be between 0 and 10ms");
   }
 };
+
+/** Whether `o` makes a user back off (and, with Retry, retry) under `cfg`: an error; a failure
+ *  when `backoff_on` is `errors_and_failures`; a failure whose HTTP status is in
+ *  `backoff_statuses`. A success never does. */
+inline bool triggers_backoff(const Config& cfg, const Outcome& o) noexcept {
+  if (o.status == Status::error) return true;
+  if (o.status == Status::failure && cfg.backoff_on == BackoffTrigger::errors_and_failures) return true;
+  if (o.status == Status::failure && o.http_status != 0)
+    for (int s : cfg.backoff_statuses)
+      if (s == o.http_status) return true;
+  return false;
+}
 
 }  // namespace loadtest

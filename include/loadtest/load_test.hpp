@@ -99,6 +99,8 @@ struct RunState {
   std::vector<std::unique_ptr<OpenPool>> pools;  // open model, one per worker
   std::atomic<std::size_t> busy_max{0};          // open model: most users busy at once
   std::atomic<bool> ending{false};
+  std::atomic<std::uint64_t> retries{0};       // attempts re-run by a Retry backoff, since the start
+  std::atomic<std::int64_t> open_circuits{0};  // users whose circuit breaker is open or half-open
   const Clock::time_point start;
   // Declared last, destroyed first: the users' coroutine frames point into the slots and shards.
   std::vector<std::unique_ptr<asio::io_context>> workers;
@@ -145,33 +147,51 @@ class User {
   }
   ~User() {
     if (slot_.timer == &timer_) slot_.timer = nullptr;
+    if (circuit_open_) rs_.open_circuits.fetch_sub(1, std::memory_order_relaxed);
   }
   User(const User&) = delete;
   User& operator=(const User&) = delete;
 
-  /** Runs one action: times it, records it, backs off if its outcome says so. */
+  /** Runs one action: times it, records it, backs off if its outcome says so.
+   *
+   *  With a backoff that has `max_attempts()` (Retry, AnyBackoff::with_retries), an outcome that
+   *  triggers backoff re-runs the action (calling `make()` again) after the pause, up to that many
+   *  attempts: earlier attempts are counted in `RunState::retries` (RealTimeMetrics::retries,
+   *  LoadTestResult::retries), only the final one is recorded and returned. */
   template <class MakeAwaitable>
   boost::asio::awaitable<Outcome> execute(std::string_view name, MakeAwaitable&& make) {
-    Outcome o;
-    std::string exception_text;
-    slot_.in_action.store(true, std::memory_order_relaxed);
-    auto t0 = Clock::now();
-    try {
-      auto aw = make();
-      using R = typename detail::AwaitableValue<decltype(aw)>::type;
-      if constexpr (std::is_same_v<R, bool>) o = Outcome::from_bool(co_await std::move(aw));
-      else o = co_await std::move(aw);
-    } catch (const std::exception& e) {
-      exception_text = e.what();
-      if (exception_text.empty()) exception_text = "exception";
-    } catch (...) {
-      exception_text = "unknown exception";
+    unsigned attempts = 1;
+    if constexpr (requires { backoff_.max_attempts(); })
+      attempts = std::max(1u, static_cast<unsigned>(backoff_.max_attempts()));
+    for (unsigned n = 1;; ++n) {
+      Outcome o;
+      std::string exception_text;
+      slot_.in_action.store(true, std::memory_order_relaxed);
+      auto t0 = Clock::now();
+      try {
+        auto aw = make();
+        using R = typename detail::AwaitableValue<decltype(aw)>::type;
+        if constexpr (std::is_same_v<R, bool>) o = Outcome::from_bool(co_await std::move(aw));
+        else o = co_await std::move(aw);
+      } catch (const std::exception& e) {
+        exception_text = e.what();
+        if (exception_text.empty()) exception_text = "exception";
+      } catch (...) {
+        exception_text = "unknown exception";
+      }
+      auto t1 = Clock::now();
+      slot_.in_action.store(false, std::memory_order_relaxed);
+      if (!exception_text.empty()) o = Outcome::error(ErrorCategory::exception, std::move(exception_text));
+      if (n < attempts && !stopping() && triggers_backoff(engine_.config(), o)) {
+        rs_.retries.fetch_add(1, std::memory_order_relaxed);
+        co_await back_off(o);
+        if (!stopping()) continue;
+        record(name, o, t0, t1);  // asked to leave during the pause: this attempt is the final one
+        co_return o;
+      }
+      co_await finish(name, o, t0, t1);
+      co_return o;
     }
-    auto t1 = Clock::now();
-    slot_.in_action.store(false, std::memory_order_relaxed);
-    if (!exception_text.empty()) o = Outcome::error(ErrorCategory::exception, std::move(exception_text));
-    co_await finish(name, o, t0, t1);
-    co_return o;
   }
 
   /** Records an outcome that ran from `t0` to `t1` and applies backoff (used by execute and by
@@ -179,18 +199,7 @@ class User {
    *  is measured from the arrival's intended start (response time) and from `t0` (service time). */
   boost::asio::awaitable<void> finish(std::string_view name, const Outcome& o, Clock::time_point t0,
                                       Clock::time_point t1) {
-    std::string_view endpoint = o.name.empty() ? name : o.name;
-    Duration service = t1 - t0;
-    Duration response = service;
-    if (intended_) {
-      response = t1 - *intended_;
-      intended_.reset();
-      shard_.record(endpoint, o, response, service);
-    } else {
-      shard_.record(endpoint, o, service);
-    }
-    if constexpr (SampleSink<typename Engine::sink_type>)
-      engine_.sink().on_sample(Sample{endpoint, o, response, service, slot_.id});
+    record(name, o, t0, t1);
     co_await back_off(o);
   }
 
@@ -218,25 +227,56 @@ class User {
   typename Engine::backoff_type& backoff() noexcept { return backoff_; }
   /** Consecutive outcomes that triggered backoff so far. */
   unsigned backoff_attempt() const noexcept { return attempt_; }
+  /** True while this user's circuit breaker is open or half-open (always false without one). */
+  bool circuit_open() const noexcept { return circuit_open_; }
 
  private:
+  void record(std::string_view name, const Outcome& o, Clock::time_point t0, Clock::time_point t1) {
+    std::string_view endpoint = o.name.empty() ? name : o.name;
+    Duration service = t1 - t0;
+    Duration response = service;
+    if (intended_) {
+      response = t1 - *intended_;
+      intended_.reset();
+      shard_.record(endpoint, o, response, service);
+    } else {
+      shard_.record(endpoint, o, service);
+    }
+    if constexpr (SampleSink<typename Engine::sink_type>)
+      engine_.sink().on_sample(Sample{endpoint, o, response, service, slot_.id});
+  }
+
+  // A triggering outcome (Config::backoff_on, Config::backoff_statuses) pauses the user for
+  // backoff_.delay(streak), lengthened by a Retry-After up to the cap; any other outcome ends the
+  // streak and resets the policy.
   boost::asio::awaitable<void> back_off(const Outcome& o) {
-    bool trigger = o.status == Status::error ||
-                   (o.status == Status::failure && engine_.config().backoff_on == BackoffTrigger::errors_and_failures);
-    if (!trigger) {
-      if (o.status == Status::success && attempt_ != 0) {
+    if (!triggers_backoff(engine_.config(), o)) {
+      if (attempt_ != 0) {
         attempt_ = 0;
         backoff_.reset();
+        sync_circuit();
       }
       co_return;
     }
     Duration d = backoff_.delay(++attempt_);
+    sync_circuit();
     if (o.retry_after > 0ns) {
       Duration cap = d;
       if constexpr (requires { backoff_.cap(); }) cap = backoff_.cap();
-      d = std::max(d, std::min(o.retry_after, cap));
+      d = honour_retry_after(d, o.retry_after, cap);
     }
     co_await sleep(d);
+  }
+
+  // Keeps RunState::open_circuits in step with this user's circuit breaker, if it has one.
+  void sync_circuit() noexcept {
+    if constexpr (requires { backoff_.open(); }) {
+      const bool open = backoff_.open();
+      if (open == circuit_open_) return;
+      circuit_open_ = open;
+      if (open) rs_.open_circuits.fetch_add(1, std::memory_order_relaxed);
+      else rs_.open_circuits.fetch_sub(1, std::memory_order_relaxed);
+    }
   }
 
   Engine& engine_;
@@ -248,6 +288,7 @@ class User {
   typename Engine::backoff_type backoff_;
   boost::asio::steady_timer timer_;
   unsigned attempt_ = 0;
+  bool circuit_open_ = false;                  // counted in RunState::open_circuits
   std::optional<Clock::time_point> intended_;  // open model: the current arrival's intended start
 };
 
@@ -455,7 +496,11 @@ LoadTestResult LoadTest<D, P, B, K, S>::run() {
     for (unsigned w = 0; w < cfg_.threads; ++w) asio::co_spawn(*rs.workers[w], arrivals(this, &rs, w), asio::detached);
   }
   std::vector<std::thread> threads;
-  for (auto& w : rs.workers) threads.emplace_back([ctx = w.get()] { ctx->run(); });
+  for (auto& w : rs.workers)
+    threads.emplace_back([ctx = w.get()] {
+      detail::precise_timers();
+      ctx->run();
+    });
 
   asio::io_context control_ctx(1);
   asio::signal_set signals(control_ctx);
@@ -509,6 +554,7 @@ LoadTestResult LoadTest<D, P, B, K, S>::run() {
   r.timestamp = info.timestamp;
   r.model = info.model;
   rs.recorder.fill_result(r, elapsed);
+  r.retries = rs.retries.load();
   r.duration = to_seconds(elapsed);
   r.max_active_users = max_active_;
   r.history = history_.entries();
@@ -677,17 +723,21 @@ boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::arrivals(LoadTest* self, d
   std::mt19937_64 rng(self->seed_);
   const std::size_t threads = rs->workers.size();
   const Duration end = self->pattern_.duration();
+  const Duration spin = self->cfg_.open.spin;
   RecorderShard& shard = rs->recorder.shard(worker);
   Duration t = detail::first_arrival(self->pattern_, rng);
   for (std::size_t k = 0; t < end; ++k, t = detail::next_arrival(self->pattern_, t, rng)) {
     if (rs->ending.load(std::memory_order_relaxed) || self->stop_requested_.load(std::memory_order_relaxed)) break;
     if (k % threads != worker) continue;
     auto due = rs->start + t;
-    if (due > Clock::now()) {
-      timer.expires_at(due);
+    if (due - spin > Clock::now()) {
+      timer.expires_at(due - spin);
       co_await timer.async_wait(detail::use_tuple);
       if (rs->ending.load(std::memory_order_relaxed)) break;
     }
+    // The optional short spin to the due time: it yields to the worker's other handlers (the
+    // users) on every turn, so it costs CPU but never delays them.
+    while (spin > Duration{0} && Clock::now() < due) co_await asio::post(timer.get_executor(), asio::use_awaitable);
     shard.count_intended();
     self->dispatch(*rs, worker, due);
   }
@@ -838,6 +888,8 @@ void LoadTest<D, P, B, K, S>::emit_snapshot(detail::RunState& rs, IntervalStats&
   for (std::size_t i = 1; i < acc.by_category.size(); ++i)
     if (acc.by_category[i]) m.errors_by_category[std::string(to_string(static_cast<ErrorCategory>(i)))] = acc.by_category[i];
   m.schedule = schedule_stats(acc.totals, acc.schedule_lag);
+  m.retries = rs.retries.load(std::memory_order_relaxed);
+  m.users_in_open_circuit = static_cast<std::uint64_t>(std::max<std::int64_t>(0, rs.open_circuits.load()));
   acc.reset();
   sink_.on_interval(m);
   // The history keeps the numbers only.
