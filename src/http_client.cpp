@@ -33,6 +33,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "loadtest/cookies.hpp"
 #include "loadtest/detail/http_errors.hpp"
 
 namespace loadtest {
@@ -269,8 +270,9 @@ Url parse_url(std::string_view text) {
   auto bad = [&](const std::string& why) {
     return std::invalid_argument("invalid URL '" + std::string(text) + "': " + why);
   };
+  if (text.find("://") == std::string_view::npos) throw bad("no scheme (write http://HOST[:PORT]/PATH)");
   auto parsed = boost::urls::parse_uri(text);
-  if (!parsed) throw bad(parsed.error().message());
+  if (!parsed) throw bad("malformed (" + parsed.error().message() + ")");
   const auto& u = *parsed;
   Url url;
   url.scheme = std::string(u.scheme());
@@ -355,6 +357,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 #endif
   bool connected = false;
   std::uint64_t opened = 0;
+  CookieJar* jar = nullptr;  // not owned
   beast::flat_buffer buffer;
   std::string head;  // the serialized request head, reused
 
@@ -419,9 +422,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     head.append(to_string(req.method)).append(" ");
     head.append(req.target.empty() ? std::string_view("/") : std::string_view(req.target));
     head.append(" HTTP/1.1\r\n");
-    bool own_host = false, own_agent = false, own_length = false;
+    bool own_host = false, own_agent = false, own_length = false, own_cookie = false;
     for (const auto& [k, v] : req.headers) {
       if (beast::iequals(k, "host")) own_host = true;
+      else if (beast::iequals(k, "cookie")) own_cookie = true;
       else if (beast::iequals(k, "user-agent")) own_agent = true;
       else if (beast::iequals(k, "content-length") || beast::iequals(k, "transfer-encoding")) own_length = true;
     }
@@ -435,7 +439,21 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       head.append("\r\n");
     }
     for (const auto& [k, v] : req.headers) append_header(head, k, v);
+    if (jar && !own_cookie) {
+      const auto before = head.size();
+      head.append("Cookie: ");
+      if (jar->append_header_value(base.host, req.target, base.tls(), head) > 0) head.append("\r\n");
+      else head.resize(before);
+    }
     head.append("\r\n");
+  }
+
+  // Stores the response's cookies in the jar.
+  void store_cookies(const Request& req, const Response& out) {
+    if (!jar) return;
+    const auto now = WallClock::now();
+    for (const auto& [k, v] : out.headers)
+      if (beast::iequals(k, "set-cookie")) jar->store(v, base.host, req.target, now);
   }
 
   static bool valid_request(const Request& req) noexcept {
@@ -599,6 +617,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
         x = co_await exchange(*plain, req, out);
       if (!x.ec) {
         out.category = ErrorCategory::none;
+        store_cookies(req, out);
         if (!x.keep_alive || !opts.keep_alive) close();
         co_return;
       }
@@ -614,7 +633,10 @@ Client::Client(asio::any_io_executor ex, std::string_view base_url, Options opts
     : impl_(std::make_shared<Impl>(std::move(ex), base_url, std::move(opts))) {}
 
 Client::~Client() {
-  if (impl_) impl_->close();
+  if (impl_) {
+    impl_->jar = nullptr;  // an in-flight request that outlives the client stores no cookies
+    impl_->close();
+  }
 }
 
 Client::Client(Client&&) noexcept = default;
@@ -646,6 +668,12 @@ void Client::close() noexcept {
 }
 
 std::uint64_t Client::connections_opened() const noexcept { return impl_ ? impl_->opened : 0; }
+
+void Client::set_cookie_jar(CookieJar* jar) noexcept {
+  if (impl_) impl_->jar = jar;
+}
+
+CookieJar* Client::cookie_jar() const noexcept { return impl_ ? impl_->jar : nullptr; }
 
 }  // namespace http
 }  // namespace loadtest

@@ -804,12 +804,10 @@ boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::open_user_main(LoadTest* s
       continue;
     }
     slot->state.store(SlotState::running);
-    std::size_t busy = rs->busy_max.load(std::memory_order_relaxed);
-    std::size_t now_busy = pool->busy.fetch_add(1, std::memory_order_relaxed) + 1;
-    std::size_t total = 0;
-    for (const auto& p : rs->pools) total += p->busy.load(std::memory_order_relaxed);
-    (void)now_busy;
-    while (total > busy && !rs->busy_max.compare_exchange_weak(busy, total)) {}
+    pool->busy.fetch_add(1, std::memory_order_relaxed);
+    std::size_t busy = 0, most = rs->busy_max.load(std::memory_order_relaxed);
+    for (const auto& p : rs->pools) busy += p->busy.load(std::memory_order_relaxed);
+    while (busy > most && !rs->busy_max.compare_exchange_weak(most, busy)) {}
     user.begin_arrival(intended);
     co_await iterate(self, user);
     pool->busy.fetch_sub(1, std::memory_order_relaxed);
