@@ -344,6 +344,82 @@ BOOST_AUTO_TEST_CASE(bad_configuration_is_rejected_before_the_sink_starts) {
     }
 }
 
+// --- The README's custom policies, verbatim: they must compile and work ------------------------
+
+struct Sawtooth {                      // 0 -> 50 users every 10 s, for 2 minutes
+  std::size_t users_at(loadtest::Duration t) const { return t < 120s ? 1 + (t % 10s) * 50 / 10s : 0; }
+  loadtest::Duration duration() const { return 120s; }
+  std::size_t max_users() const { return 50; }
+};
+
+struct LoginThenBrowse {
+  bool logged_in = false;              // per user
+  template <class Test, class User>
+  boost::asio::awaitable<void> run(Test& test, User& user) {
+    if (!logged_in) {
+      loadtest::Outcome o = co_await user.execute("login", [&] { return test.login(user.session()); });
+      logged_in = o.ok();
+    }
+    co_await user.execute("browse", [&] { return test.browse(user.session()); });
+    co_await user.sleep(1s);
+  }
+};
+
+struct Fibonacci {
+  loadtest::Duration delay(unsigned /*attempt*/) {
+    std::swap(a_, b_);
+    b_ += a_;
+    return std::min<loadtest::Duration>(a_ * 100ms, 10s);
+  }
+  void reset() { a_ = 0, b_ = 1; }
+  long a_ = 0, b_ = 1;
+};
+
+struct ErrorRateAlarm {
+  void on_start(const loadtest::TestInfo&) {}
+  void on_interval(const loadtest::RealTimeMetrics& m) {
+    if (m.current_error_rate > 0.05) std::fprintf(stderr, "error rate %.1f%%\n", 100 * m.current_error_rate);
+  }
+  void on_finish(const loadtest::LoadTestResult&) {}
+};
+
+static_assert(UsersPattern<Sawtooth>);
+static_assert(BackoffPolicy<Fibonacci>);
+static_assert(MetricsSink<ErrorRateAlarm>);
+
+struct Shop : LoadTest<Shop, ConstantUsers, LoginThenBrowse, Fibonacci, ErrorRateAlarm> {
+  using LoadTest::LoadTest;
+  std::atomic<int> logins{0}, browses{0};
+  asio::awaitable<Outcome> login(Session<>&) {
+    ++logins;
+    co_return Outcome::success();
+  }
+  asio::awaitable<bool> browse(Session<>&) {
+    ++browses;
+    co_return true;
+  }
+};
+
+BOOST_AUTO_TEST_CASE(the_readme_policies_work) {
+  Sawtooth saw;
+  BOOST_TEST(saw.users_at(0s) == 1u);
+  BOOST_TEST(saw.users_at(5s) == 26u);
+  BOOST_TEST(saw.users_at(120s) == 0u);
+  Fibonacci fib;
+  std::vector<long> ms;
+  for (unsigned a = 1; a <= 6; ++a) ms.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(fib.delay(a)).count());
+  BOOST_TEST((ms == std::vector<long>{100, 100, 200, 300, 500, 800}));
+
+  Shop test(quick("shop"), ConstantUsers{3, 300ms});
+  LoadTestResult r = test.run();
+  BOOST_TEST(test.logins.load() == 3);   // once per user
+  BOOST_TEST(test.browses.load() == 3);  // then one browse and a 1 s sleep, cut short by the end
+  BOOST_REQUIRE_EQUAL(r.endpoints.size(), 2u);
+  BOOST_TEST(r.endpoints[0].name == "browse");
+  BOOST_TEST(r.endpoints[1].name == "login");
+  BOOST_TEST(r.duration < 2.0);           // sleeping users wake up when the test ends
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace
