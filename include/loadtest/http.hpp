@@ -16,6 +16,8 @@
 
 namespace loadtest::http {
 
+class CookieJar;  // cookies.hpp
+
 /** An HTTP request method. */
 enum class Method : std::uint8_t { get, post, put, patch, delete_, head, options };
 
@@ -129,6 +131,14 @@ class Client {
 
   /** How many connections this client opened (keep-alive reuse shows as 1). */
   [[nodiscard]] std::uint64_t connections_opened() const noexcept;
+
+  /** Uses `jar` (not owned; null: none, the default) for cookies: every complete response's
+   *  `Set-Cookie` headers are stored in it, and each request that has no `Cookie` header of its own
+   *  carries the jar's matching cookies (RFC 6265; see cookies.hpp). `Session::http()` sets the
+   *  user's jar. */
+  void set_cookie_jar(CookieJar* jar) noexcept;
+  /** The cookie jar in use, or null. */
+  [[nodiscard]] CookieJar* cookie_jar() const noexcept;
 
  private:
   struct Impl;

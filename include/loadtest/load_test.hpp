@@ -183,9 +183,11 @@ class User {
       slot_.in_action.store(false, std::memory_order_relaxed);
       if (!exception_text.empty()) o = Outcome::error(ErrorCategory::exception, std::move(exception_text));
       if (n < attempts && !stopping() && triggers_backoff(engine_.config(), o)) {
-        rs_.retries.fetch_add(1, std::memory_order_relaxed);
         co_await back_off(o);
-        if (!stopping()) continue;
+        if (!stopping()) {
+          rs_.retries.fetch_add(1, std::memory_order_relaxed);  // this attempt is not the final one
+          continue;
+        }
         record(name, o, t0, t1);  // asked to leave during the pause: this attempt is the final one
         co_return o;
       }

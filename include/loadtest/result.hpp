@@ -76,6 +76,21 @@ struct RealTimeMetrics {
   std::vector<EndpointResult> endpoints;
   std::map<std::string, std::uint64_t> errors_by_category;  ///< since the start
   std::optional<ScheduleStats> schedule;                    ///< open model, since the start
+  /// Users whose CircuitBreaker (backoff.hpp) is open or half-open: they send nothing but a probe.
+  std::uint64_t users_in_open_circuit = 0;
+  /// Since the start: attempts a Retry backoff re-ran (not counted in the requests; see Retry).
+  std::uint64_t retries = 0;
+};
+
+/** One threshold's verdict at the end of a test (see threshold.hpp). */
+struct ThresholdResult {
+  std::string expression;  ///< as written, e.g. "GET /items: p(95)<300ms"
+  std::string metric;      ///< normalised metric name, e.g. "p(95)", "error_rate", "lag_p99"
+  /// What was measured: seconds for times, 0..1 for rates, requests/s, counts; NaN when the result
+  /// has no such figure (unknown endpoint, open-model metric of a closed test, ...).
+  double observed = 0;
+  bool passed = false;
+  std::string endpoint;    ///< empty: the whole test
 };
 
 /** The final record of a test (the original `LoadTestResult`, extended). Times in seconds. */
@@ -89,6 +104,9 @@ struct LoadTestResult {
   std::uint64_t failures = 0;
   std::uint64_t errors_total = 0;
   std::uint64_t cancelled_requests = 0;  ///< in flight at the end, cancelled after the grace period
+  /// Attempts a Retry backoff re-ran: the server saw `total_requests + retries` requests, the
+  /// requests counted here are each action's final attempt (see Retry in backoff.hpp).
+  std::uint64_t retries = 0;
   double duration = 0;                   ///< measured wall time of the test, seconds
   double avg_response_time = 0, min_response_time = 0, max_response_time = 0, stddev_response_time = 0;
   double p50_response_time = 0, p90_response_time = 0, p95_response_time = 0, p99_response_time = 0,
@@ -110,6 +128,7 @@ struct LoadTestResult {
   /// was read back from JSON.
   std::shared_ptr<const Histogram> response_histogram;
   std::map<std::string, std::string> config;              ///< the test's configuration, for reports
+  std::vector<ThresholdResult> thresholds;                ///< pass/fail criteria and their verdicts
 };
 
 /** What a sink learns when a test starts. */
