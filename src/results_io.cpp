@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -445,6 +446,19 @@ std::string to_json(const LoadTestResult& r) {
     o["lag_max"] = s.lag_max;
     root["schedule"] = std::move(o);
   }
+  if (!r.thresholds.empty()) {
+    json::array thresholds;
+    for (const auto& t : r.thresholds) {
+      json::object o;
+      o["expression"] = jsv(t.expression);
+      o["metric"] = jsv(t.metric);
+      if (!t.endpoint.empty()) o["endpoint"] = jsv(t.endpoint);
+      o["observed"] = t.observed;  // NaN (no such figure) is written as null
+      o["passed"] = t.passed;
+      thresholds.emplace_back(std::move(o));
+    }
+    root["thresholds"] = std::move(thresholds);
+  }
   return detail::pretty(root);
 }
 
@@ -570,6 +584,26 @@ LoadTestResult result_from_json(std::string_view text) {
     opt_double(o, "schedule", "lag_p99", s.lag_p99);
     opt_double(o, "schedule", "lag_max", s.lag_max);
     r.schedule = s;
+  }
+  if (auto* v = root.if_contains("thresholds")) {
+    if (!v->is_array()) bad("thresholds", "must be an array");
+    const auto& a = v->get_array();
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      auto where = fmt::format("thresholds[{}]", i);
+      const auto& o = as_object(a[i], where);
+      ThresholdResult t;
+      t.expression = as_string(need(o, where, "expression"), path_of(where, "expression"));
+      opt_string(o, where, "metric", t.metric);
+      opt_string(o, where, "endpoint", t.endpoint);
+      const auto& observed = need(o, where, "observed");
+      // null: the figure did not exist when the threshold was evaluated
+      t.observed = observed.is_null() ? std::numeric_limits<double>::quiet_NaN()
+                                      : as_double(observed, path_of(where, "observed"));
+      const auto& passed = need(o, where, "passed");
+      if (!passed.is_bool()) bad(path_of(where, "passed"), "must be true or false");
+      t.passed = passed.get_bool();
+      r.thresholds.push_back(std::move(t));
+    }
   }
   return r;
 }

@@ -19,7 +19,9 @@ namespace loadtest {
  *  p95_response_time, p99_response_time, requests_per_second` first, then the extensions),
  *  `errors` (the original list of strings), `errors_by_category`, `error_table`,
  *  `error_overflow`, `endpoints`, `config`, and, when the result has them (open model),
- *  `service_time` and `schedule`. Times are seconds. Pretty-printed with 2-space indentation.
+ *  `service_time` and `schedule`, and when it has any, `thresholds`: `[{expression, metric,
+ *  endpoint (only per-endpoint ones), observed, passed}]` (`observed` is `null` when the figure
+ *  did not exist). Times are seconds. Pretty-printed with 2-space indentation.
  *  Strings that are not valid UTF-8 have their bad bytes replaced by U+FFFD; non-finite numbers
  *  are written as `null`.
  */
@@ -37,7 +39,7 @@ std::string to_json(const LoadTestResult& r);
 std::string history_to_json(const TestInfo& info, const std::vector<RealTimeMetrics>& history);
 
 /** Parses a result written by `to_json` (for baselines): the metrics block, errors, endpoints,
- *  and the other blocks `to_json` writes.
+ *  thresholds (a `null` observed value reads as NaN) and the other blocks `to_json` writes.
  *
  *  Only `metrics` with the original eight keys is required, so files of the original framework
  *  parse too (`error_rate` and `success_rate` are then derived from the counts). `null` numbers

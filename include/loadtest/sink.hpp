@@ -5,6 +5,7 @@
 // double), ConsoleSink, JsonFileSink, and Tee to combine several.
 #pragma once
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,6 +33,7 @@
 #include "loadtest/detail/bounded_history.hpp"
 #include "loadtest/result.hpp"
 #include "loadtest/results_io.hpp"
+#include "loadtest/threshold.hpp"
 #include "loadtest/time.hpp"
 
 namespace loadtest {
@@ -187,10 +189,18 @@ static_assert(SampleSink<RecordingSink>, "RecordingSink must model SampleSink");
 
 /** Live status and a final summary on a terminal (or any `FILE*`).
  *
- *  On a terminal one status line is rewritten in place every interval; otherwise one plain line is
- *  printed per interval. `on_finish` always prints the summary: totals, throughput, error rate,
- *  latency percentiles, a per-endpoint table, the most frequent errors and, in the open model,
- *  the service time and the schedule accuracy.
+ *  On a terminal, every interval redraws a small live view in place (the cursor moves back up
+ *  over the previous frame, each line is cleared and rewritten, the whole frame goes out in one
+ *  `fwrite`, so nothing flickers): a progress bar (elapsed of planned), the latency percentiles of
+ *  the last interval, the request and error totals with the most frequent error categories (red
+ *  from 5 % errors), in the open model the schedule (late, dropped, lag), and last the status
+ *  line (users, requests/s, error rate, memory and CPU). Lines are cut to the terminal's width.
+ *  When the stream is not a terminal, one plain status line is printed per interval. `quiet`
+ *  silences the live part; the header and the summary are always printed.
+ *
+ *  `on_finish` prints the summary: totals, throughput, error rate, latency percentiles, a
+ *  per-endpoint table, the most frequent errors, in the open model the service time and the
+ *  schedule accuracy, and the thresholds with their verdicts (✓/✗) and observed values.
  */
 class ConsoleSink {
  public:
@@ -198,22 +208,27 @@ class ConsoleSink {
   struct Options {
     std::FILE* out = stdout;  ///< the stream, not owned
     bool quiet = false;       ///< no live status, only the header and the summary
-    int tty = -1;             ///< -1: detect with isatty(fileno(out)); 0: plain lines; 1: in-place line
+    int tty = -1;             ///< -1: detect with isatty(fileno(out)); 0: plain lines; 1: live view
+    int width = 0;            ///< columns of the live view; 0: the terminal's (no limit if it cannot tell)
   };
 
   /** Prints to stdout, terminal detected. */
   ConsoleSink() : ConsoleSink(Options{}) {}
-  /** Throws `std::invalid_argument` for a null stream or a `tty` other than -1, 0, 1. */
+  /** Throws `std::invalid_argument` for a null stream, a `tty` other than -1, 0, 1 or a negative
+   *  width. */
   explicit ConsoleSink(Options o) : options_(o) {
     if (options_.out == nullptr) throw std::invalid_argument("ConsoleSink: the output stream is null");
     if (options_.tty < -1 || options_.tty > 1)
       throw std::invalid_argument(fmt::format("ConsoleSink: tty must be -1, 0 or 1, not {}", options_.tty));
+    if (options_.width < 0)
+      throw std::invalid_argument(fmt::format("ConsoleSink: width must not be negative, not {}", options_.width));
   }
 
   /** Prints a one-line header: name, model, planned duration, users. */
   void on_start(const TestInfo& info) {
     tty_ = options_.tty == -1 ? ::isatty(::fileno(options_.out)) == 1 : options_.tty == 1;
     live_open_ = false;
+    frame_lines_ = 0;
     std::string planned =
         info.planned_duration > 0 ? format_duration(from_seconds(info.planned_duration)) : std::string("open-ended");
     fmt::print(options_.out, "loadtest: {} | {} model | {} | up to {} users\n", info.name, info.model, planned,
@@ -221,11 +236,13 @@ class ConsoleSink {
     std::fflush(options_.out);
   }
 
-  /** Prints the status line (unless quiet): in place on a terminal, else one line per interval. */
+  /** Shows the interval (unless quiet): redraws the live view on a terminal, else prints one line. */
   void on_interval(const RealTimeMetrics& m) {
     if (options_.quiet) return;
     if (tty_) {
-      fmt::print(options_.out, "\r{}\x1b[K", status_line(m));
+      std::string frame = live_frame(m, frame_lines_, terminal_width());
+      std::fwrite(frame.data(), 1, frame.size(), options_.out);
+      frame_lines_ = 1 + static_cast<std::size_t>(std::count(frame.begin(), frame.end(), '\n'));
       live_open_ = true;
     } else {
       fmt::print(options_.out, "{}\n", status_line(m));
@@ -233,10 +250,11 @@ class ConsoleSink {
     std::fflush(options_.out);
   }
 
-  /** Ends the live line and prints the summary (also when quiet). */
+  /** Ends the live view and prints the summary (also when quiet). */
   void on_finish(const LoadTestResult& r) {
     if (live_open_) fmt::print(options_.out, "\n");
     live_open_ = false;
+    frame_lines_ = 0;
     fmt::print(options_.out, "{}", summary(r));
     std::fflush(options_.out);
   }
@@ -249,6 +267,79 @@ class ConsoleSink {
     return fmt::format("{} users {} | {:.0f} req/s | p50 {} p95 {} | err {:.2f}% | rss {:.0f} MB cpu {:.0f}%", clock,
                        m.active_users, m.requests_per_second, secs(m.p50_response_time), secs(m.p95_response_time),
                        m.current_error_rate * 100, m.memory_usage, m.cpu_usage);
+  }
+
+  /** The lines of the live view for a snapshot, plain text, the status line last:
+   *
+   *      [==========>                   ]  33%  20.0s of 1m00s
+   *      latency (last 1s)  p50 1.2ms  p95 4.1ms  p99 9.0ms  avg 1.5ms
+   *      requests 30512, failed 12 (0.04%) | http_5xx 8, timeout 4
+   *      schedule  intended 1010, started 1000, late 12, dropped 10 | lag p99 1.2ms   (open model)
+   *      [ 20.0s/60.0s] users 10 | 1523 req/s | p50 1.2ms p95 4.1ms | err 0.00% | rss 12 MB cpu 35%
+   */
+  static std::vector<std::string> live_lines(const RealTimeMetrics& m) {
+    std::vector<std::string> lines;
+    if (m.planned_duration > 0) {
+      constexpr int bar = 30;
+      const double done = std::clamp(m.elapsed / m.planned_duration, 0.0, 1.0);
+      const int filled = static_cast<int>(done * bar);
+      std::string b(static_cast<std::size_t>(filled), '=');
+      if (filled < bar) b += '>';
+      b.resize(bar, ' ');
+      lines.push_back(fmt::format("[{}] {:3.0f}%  {} of {}", b, done * 100, secs(m.elapsed), secs(m.planned_duration)));
+    } else {
+      lines.push_back(fmt::format("elapsed {} (open-ended)", secs(m.elapsed)));
+    }
+    if (m.interval_requests > 0)
+      lines.push_back(fmt::format("latency (last interval)  p50 {}  p95 {}  p99 {}  avg {}", secs(m.p50_response_time),
+                                  secs(m.p95_response_time), secs(m.p99_response_time), secs(m.avg_response_time)));
+    else
+      lines.push_back("latency (last interval)  no requests completed");
+    const double total_rate =
+        m.total_requests ? static_cast<double>(m.total_errors) / static_cast<double>(m.total_requests) : 0.0;
+    std::string errors = fmt::format("requests {}, failed {} ({:.2f}%)", m.total_requests, m.total_errors,
+                                     total_rate * 100);
+    std::vector<std::pair<std::string, std::uint64_t>> top(m.errors_by_category.begin(), m.errors_by_category.end());
+    std::stable_sort(top.begin(), top.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    if (top.size() > 3) top.resize(3);
+    for (std::size_t i = 0; i < top.size(); ++i)
+      errors += fmt::format("{}{} {}", i == 0 ? " | " : ", ", top[i].first, top[i].second);
+    lines.push_back(std::move(errors));
+    if (m.schedule) {
+      const auto& s = *m.schedule;
+      lines.push_back(fmt::format("schedule  intended {}, started {}, late {}, dropped {} | lag p99 {}", s.intended,
+                                  s.started, s.late, s.dropped, secs(s.lag_p99)));
+    }
+    lines.push_back(status_line(m));
+    return lines;
+  }
+
+  /** The bytes that redraw the live view: with `previous_lines` > 0 the cursor first goes back to
+   *  the start of the previous frame (`\r` and `ESC[nA`); then every line but the last is cleared
+   *  (`ESC[2K`), written and ended; the last (the status line) is written after a `\r` and
+   *  cleared to its end (`ESC[K`) without a newline, so the next frame or the summary follows.
+   *  Lines are cut to `width - 1` columns when `width > 0`; a frame shorter than the previous one
+   *  is padded with empty lines. The failed-requests line is red from 5 % errors. */
+  static std::string live_frame(const RealTimeMetrics& m, std::size_t previous_lines = 0, int width = 0) {
+    std::vector<std::string> lines = live_lines(m);
+    const std::size_t red_line = 2;  // "requests N, failed M (x%)"
+    const bool alarming = m.total_requests > 0 &&
+                          static_cast<double>(m.total_errors) / static_cast<double>(m.total_requests) >= 0.05;
+    std::string status = std::move(lines.back());
+    lines.pop_back();
+    while (lines.size() + 1 < previous_lines) lines.emplace_back();
+    std::string frame;
+    if (previous_lines > 1) frame += fmt::format("\r\x1b[{}A", previous_lines - 1);
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      frame += "\x1b[2K";
+      if (i == red_line && alarming) frame += "\x1b[31m" + fit(lines[i], width) + "\x1b[0m";
+      else frame += fit(lines[i], width);
+      frame += '\n';
+    }
+    frame += '\r';
+    frame += fit(status, width);
+    frame += "\x1b[K";
+    return frame;
   }
 
   /** The final summary as printed by `on_finish`. */
@@ -325,6 +416,18 @@ class ConsoleSink {
     }
     if (r.error_overflow)
       fmt::format_to(out, "  ({} more errors had messages beyond the table's capacity)\n", r.error_overflow);
+
+    if (!r.thresholds.empty()) {
+      std::size_t passed = 0, width = 10;
+      for (const auto& t : r.thresholds) {
+        passed += t.passed ? 1 : 0;
+        width = std::max(width, std::min<std::size_t>(clean(t.expression, 60).size(), 60));
+      }
+      fmt::format_to(out, "\n  Thresholds ({} of {} passed)\n", passed, r.thresholds.size());
+      for (const auto& t : r.thresholds)
+        fmt::format_to(out, "    {} {:<{}}  {}\n", t.passed ? "\u2713" : "\u2717", clean(t.expression, 60), width,
+                       format_observed(t.metric, t.observed));
+    }
     return fmt::to_string(b);
   }
 
@@ -338,10 +441,36 @@ class ConsoleSink {
     if (s.size() > max && max >= 3) t.replace(max - 3, 3, "...");
     return t;
   }
+  // At most `width - 1` columns (one code point is one column), cut at a character boundary;
+  // control characters become spaces. `width <= 0`: no limit.
+  static std::string fit(std::string_view s, int width) {
+    std::string t;
+    t.reserve(s.size());
+    std::size_t columns = 0;
+    const std::size_t limit = width > 0 ? static_cast<std::size_t>(width - 1) : s.size() + 1;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      const bool continuation = (c & 0xC0) == 0x80;
+      if (!continuation) {
+        if (columns == limit) break;
+        ++columns;
+      }
+      t += (c < 0x20 || c == 0x7f) ? ' ' : s[i];
+    }
+    return t;
+  }
+  // The live view's width: the option, else the terminal's columns, else 0 (no limit).
+  int terminal_width() const {
+    if (options_.width > 0) return options_.width;
+    struct winsize ws {};
+    if (::ioctl(::fileno(options_.out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    return 0;
+  }
 
   Options options_;
   bool tty_ = false;
-  bool live_open_ = false;  // a status line is on screen without its newline
+  bool live_open_ = false;        // a live frame is on screen without its final newline
+  std::size_t frame_lines_ = 0;   // lines of the tallest frame drawn so far
 };
 static_assert(MetricsSink<ConsoleSink>, "ConsoleSink must model MetricsSink");
 
