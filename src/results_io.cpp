@@ -404,6 +404,7 @@ std::string to_json(const LoadTestResult& r) {
   m["errors"] = r.errors_total;
   m["cancelled_requests"] = r.cancelled_requests;
   m["max_active_users"] = r.max_active_users;
+  m["retries"] = r.retries;
   root["metrics"] = std::move(m);
 
   json::array errors;
@@ -459,6 +460,7 @@ std::string to_json(const LoadTestResult& r) {
     }
     root["thresholds"] = std::move(thresholds);
   }
+  if (!r.aborted_by.empty()) root["aborted_by"] = jsv(r.aborted_by);
   return detail::pretty(root);
 }
 
@@ -507,6 +509,7 @@ LoadTestResult result_from_json(std::string_view text) {
   LoadTestResult r;
   opt_string(root, "", "name", r.name);
   opt_string(root, "", "timestamp", r.timestamp);
+  opt_string(root, "", "aborted_by", r.aborted_by);
   opt_string(root, "", "model", r.model);
 
   const auto& m = as_object(need(root, "", "metrics"), "metrics");
@@ -534,6 +537,7 @@ LoadTestResult result_from_json(std::string_view text) {
   opt_u64(m, "metrics", "errors", r.errors_total);
   opt_u64(m, "metrics", "cancelled_requests", r.cancelled_requests);
   opt_u64(m, "metrics", "max_active_users", r.max_active_users);
+  opt_u64(m, "metrics", "retries", r.retries);
 
   if (auto* v = root.if_contains("errors")) {
     if (!v->is_array()) bad("errors", "must be an array of strings");

@@ -420,6 +420,37 @@ BOOST_AUTO_TEST_CASE(the_readme_policies_work) {
   BOOST_TEST(r.duration < 2.0);           // sleeping users wake up when the test ends
 }
 
+// --- Thresholds ---------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(thresholds_are_evaluated_into_the_result) {
+  Config cfg = quick("thresholds");
+  cfg.thresholds = parse_thresholds({"p(95)<1ms", "error_rate<0.01", "user_action: requests>=1", "rps>0"});
+  Sleeper test(cfg, Stages{{{0s, 2}, {300ms, 2}}, 0});  // 5 ms actions: p(95) >= 5 ms
+  LoadTestResult r = test.run();
+  BOOST_REQUIRE_EQUAL(r.thresholds.size(), 4u);
+  BOOST_TEST(!r.thresholds[0].passed);
+  BOOST_TEST(r.thresholds[0].observed >= 0.005);
+  BOOST_TEST(r.thresholds[1].passed);
+  BOOST_TEST(r.thresholds[2].passed);
+  BOOST_TEST(r.thresholds[2].endpoint == "user_action");
+  BOOST_TEST(r.thresholds[3].passed);
+  BOOST_TEST(!all_passed(r.thresholds));
+  BOOST_TEST(r.aborted_by.empty());  // no abort unless asked for
+}
+
+BOOST_AUTO_TEST_CASE(abort_on_fail_ends_the_test_at_a_breach) {
+  Config cfg = quick("abort");
+  cfg.thresholds = parse_thresholds({"error_rate<0.5", "p(95)<1ms"});
+  cfg.abort_on_fail = true;
+  cfg.abort_grace = 200ms;
+  Sleeper test(cfg, Stages{{{0s, 2}, {60s, 2}}, 0});
+  LoadTestResult r = test.run();
+  BOOST_TEST(r.duration < 30.0);  // far before the pattern's 60 s
+  BOOST_TEST(r.aborted_by.find("p(95)<1ms") != std::string::npos);
+  BOOST_TEST(r.total_requests > 0u);
+  BOOST_TEST(test.sink().finishes == 1u);  // the result is still delivered
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace

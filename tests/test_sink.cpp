@@ -243,7 +243,8 @@ BOOST_AUTO_TEST_CASE(result_json_layout) {
                                            "failures",
                                            "errors",
                                            "cancelled_requests",
-                                           "max_active_users"};
+                                           "max_active_users",
+                                           "retries"};
       BOOST_TEST(keys_of(m) == metric_keys, boost::test_tools::per_element());
       BOOST_TEST(m.at("total_requests").to_number<std::uint64_t>() == 1000u);
       BOOST_TEST(m.at("duration").as_double() == 10.5);

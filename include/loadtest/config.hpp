@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "loadtest/http.hpp"
+#include "loadtest/threshold.hpp"
 #include "loadtest/outcome.hpp"
 #include "loadtest/time.hpp"
 
@@ -54,6 +55,13 @@ struct Config {
   bool handle_signals = true;                   ///< SIGINT/SIGTERM end the test early, results kept
   OpenModel open;                               ///< user pool and queue of the open model
   std::map<std::string, std::string> labels;    ///< extra key/values copied into the result's config
+  /// Pass/fail criteria (threshold.hpp), evaluated on the result into LoadTestResult::thresholds.
+  std::vector<Threshold> thresholds;
+  /// Also check the thresholds on every snapshot, and end the test early on a breach (k6's
+  /// abortOnFail); figures a snapshot does not have (per endpoint, counts still growing) wait for
+  /// the end. No abort during the first `abort_grace`.
+  bool abort_on_fail = false;
+  Duration abort_grace = 10s;
 
   /** Throws std::invalid_argument naming the first bad value. */
   void validate() const {
@@ -66,6 +74,7 @@ struct Config {
     for (int s : backoff_statuses)
       if (s < 100 || s > 599)
         throw std::invalid_argument("config: backoff status '" + std::to_string(s) + "' is not an HTTP status (100..599)");
+    if (abort_grace < Duration{0}) throw std::invalid_argument("config: abort grace must not be negative");
     if (open.max_users == 0) throw std::invalid_argument("config: open-model max users must be at least 1");
     if (open.spin < Duration{0} || open.spin > std::chrono::milliseconds(10))
       throw std::invalid_argument("config: open-model spin must be between 0 and 10ms");

@@ -410,6 +410,7 @@ class LoadTest {
   detail::CpuMeter cpu_;
   Clock::time_point last_snapshot_{};
   std::uint64_t total_requests_ = 0, total_errors_ = 0;
+  std::string aborted_by_;  // the threshold breach that stopped the test
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -463,6 +464,7 @@ LoadTestResult LoadTest<D, P, B, K, S>::run() {
   monitor_done_ = false;
   history_.clear();
   seen_errors_.clear();
+  aborted_by_.clear();
   total_requests_ = total_errors_ = 0;
   if (!interval_) interval_ = std::make_unique<IntervalStats>();
   interval_->reset();
@@ -561,6 +563,8 @@ LoadTestResult LoadTest<D, P, B, K, S>::run() {
   r.max_active_users = max_active_;
   r.history = history_.entries();
   r.config = info.config;
+  r.thresholds = evaluate(cfg_.thresholds, r);
+  r.aborted_by = aborted_by_;
   result_ = std::move(r);
   rs.workers.clear();  // destroys the users' coroutine frames before the slots they point to
   sink_.on_finish(result_);
@@ -891,6 +895,16 @@ void LoadTest<D, P, B, K, S>::emit_snapshot(detail::RunState& rs, IntervalStats&
   m.retries = rs.retries.load(std::memory_order_relaxed);
   m.users_in_open_circuit = static_cast<std::uint64_t>(std::max<std::int64_t>(0, rs.open_circuits.load()));
   acc.reset();
+  if (cfg_.abort_on_fail && aborted_by_.empty() && now - rs.start >= cfg_.abort_grace) {
+    for (const Threshold& t : cfg_.thresholds) {
+      std::optional<double> observed = observe_live(t, m);
+      if (observed && !holds(t, *observed)) {
+        aborted_by_ = t.expression + " (observed " + format_observed(metric_name(t), *observed) + ")";
+        request_stop();
+        break;
+      }
+    }
+  }
   sink_.on_interval(m);
   // The history keeps the numbers only.
   m.top_errors.clear();

@@ -128,6 +128,8 @@ struct LoadTestResult {
   /// was read back from JSON.
   std::shared_ptr<const Histogram> response_histogram;
   std::map<std::string, std::string> config;              ///< the test's configuration, for reports
+  /// The threshold breach that ended the test early (Config::abort_on_fail); empty otherwise.
+  std::string aborted_by;
   std::vector<ThresholdResult> thresholds;                ///< pass/fail criteria and their verdicts
 };
 
