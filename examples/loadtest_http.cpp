@@ -10,13 +10,17 @@
 // loadtest_{name}_{stamp}.json and metrics_{name}_{stamp}.json into --results-dir. A request
 // succeeds when the status is --expect (200).
 //
-// Exit status: 0 the test ran; 1 the test could not run (e.g. results directory not writable);
-// 2 bad usage (one line on stderr names the bad value).
+// Exit status: 0 the test ran (and every --threshold held, no --max-regression was exceeded);
+// 1 the test could not run (e.g. results directory not writable); 2 bad usage (one line on stderr
+// names the bad value); 99 a threshold failed or the run regressed against --baseline.
 //
 
 #include <boost/program_options.hpp>
 
 #include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <cmath>
 #include <optional>
 #include <cstdlib>
@@ -27,8 +31,13 @@
 
 #include <fmt/core.h>
 
+#include "loadtest/baseline.hpp"
+#include "loadtest/csv_sink.hpp"
+#include "loadtest/hgrm.hpp"
+#include "loadtest/html_report.hpp"
 #include "loadtest/loadtest.hpp"
 #include "loadtest/pattern_spec.hpp"
+#include "loadtest/prometheus.hpp"
 
 namespace asio = boost::asio;
 namespace po = boost::program_options;
@@ -40,6 +49,7 @@ namespace {
 constexpr int exit_ran = 0;
 constexpr int exit_cannot_run = 1;
 constexpr int exit_usage = 2;
+constexpr int exit_failed_checks = 99;
 
 /** A usage error: printed as one line, exit 2. */
 struct UsageError : std::invalid_argument {
@@ -67,16 +77,24 @@ struct Options {
   std::string stages;
   std::string pattern;
   std::string arrivals = "uniform";
+  std::string backoff = "fixed:1s";
+  long long retry = 0;
+  std::string backoff_on = "errors";
+  std::string think = "none";
+  std::vector<std::string> thresholds;
+  bool abort_on_fail = false;
+  std::string html, csv, prometheus, hgrm, baseline, max_regression;
   bool ramp_up_given = false;  // a defaulted ramp-up shrinks to fit a short --duration
   bool users_given = false, duration_given = false;
 };
 
-using Sinks = lt::Tee<lt::ConsoleSink, lt::JsonFileSink>;
+using Sinks = lt::Tee<lt::ConsoleSink, lt::JsonFileSink, lt::Maybe<lt::HtmlReportSink>, lt::Maybe<lt::CsvSink>,
+                      lt::Maybe<lt::PrometheusSink>>;
 
 // One user's request: the same for every user, built once. One test type per pattern type.
 template <class Pattern>
-struct HttpTest : lt::LoadTest<HttpTest<Pattern>, Pattern, lt::SingleAction, lt::FixedBackoff, Sinks> {
-  using lt::LoadTest<HttpTest<Pattern>, Pattern, lt::SingleAction, lt::FixedBackoff, Sinks>::LoadTest;
+struct HttpTest : lt::LoadTest<HttpTest<Pattern>, Pattern, lt::SingleAction, lt::AnyBackoff, Sinks> {
+  using lt::LoadTest<HttpTest<Pattern>, Pattern, lt::SingleAction, lt::AnyBackoff, Sinks>::LoadTest;
   struct UserData {
     lt::http::Response response;
   };
@@ -91,20 +109,42 @@ struct HttpTest : lt::LoadTest<HttpTest<Pattern>, Pattern, lt::SingleAction, lt:
 
 /** Everything but the pattern, shared by every test type. */
 struct Setup {
+  const Options& o;
   lt::Config cfg;
-  Sinks sinks;
   lt::http::Request request;
   int expect = 200;
+  lt::SingleAction behavior;
+  lt::AnyBackoff backoff;
 };
 
+/** What a run leaves behind. */
+struct Ran {
+  lt::LoadTestResult result;
+  std::filesystem::path result_path;
+};
+
+Sinks make_sinks(const Options& o) {
+  lt::Maybe<lt::HtmlReportSink> html;
+  if (!o.html.empty()) html = lt::Maybe<lt::HtmlReportSink>(lt::HtmlReportSink({.path = o.html}));
+  lt::Maybe<lt::CsvSink> csv;
+  if (!o.csv.empty()) csv = lt::Maybe<lt::CsvSink>(lt::CsvSink({.prefix = o.csv}));
+  lt::Maybe<lt::PrometheusSink> prometheus;
+  if (!o.prometheus.empty()) prometheus = lt::Maybe<lt::PrometheusSink>(lt::PrometheusSink(lt::PrometheusSink::parse_listen(o.prometheus)));
+  return Sinks(lt::ConsoleSink({.out = stdout, .quiet = o.quiet, .tty = -1}),
+               lt::JsonFileSink({.results_dir = o.results_dir, .extra_path = o.json}), std::move(html), std::move(csv),
+               std::move(prometheus));
+}
+
 template <class Pattern>
-lt::LoadTestResult run_test(Setup& setup, Pattern pattern) {
-  HttpTest<Pattern> test(setup.cfg, std::move(pattern), lt::SingleAction{}, lt::FixedBackoff{1s}, setup.sinks);
+Ran run_test(const Setup& setup, Pattern pattern) {
+  HttpTest<Pattern> test(setup.cfg, std::move(pattern), setup.behavior, setup.backoff, make_sinks(setup.o));
   test.request = setup.request;
   test.expect = setup.expect;
-  lt::LoadTestResult r = test.run();
-  setup.sinks = test.sink();  // the file sink knows where it wrote
-  return r;
+  if (auto* p = test.sink().template get<4>().get(); p && !setup.o.quiet)
+    fmt::print("prometheus: {}/metrics (while the test runs)\n", p->url());
+  Ran ran{test.run(), {}};
+  ran.result_path = test.sink().template get<1>().result_path();
+  return ran;
 }
 
 lt::Duration duration_option(const std::string& flag, const std::string& text) {
@@ -202,30 +242,107 @@ int run(const Options& o) {
   if (!o.pattern.empty()) cfg.labels["shape"] = o.pattern;
   if (o.rate) cfg.labels["arrivals"] = o.arrivals;
 
-  Setup setup{cfg,
-              Sinks(lt::ConsoleSink({.out = stdout, .quiet = o.quiet, .tty = -1}),
-                    lt::JsonFileSink({.results_dir = o.results_dir, .extra_path = o.json})),
-              lt::http::Request::make(method, url.target, o.body), o.expect};
+  // Issue-4 and issue-5 options: all checked before anything runs.
+  lt::SingleAction behavior;
+  lt::AnyBackoff backoff;
+  try {
+    behavior.think = lt::ThinkTime::parse(o.think);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--think: ") + e.what());
+  }
+  try {
+    backoff = lt::AnyBackoff::parse(o.backoff);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--backoff: ") + e.what());
+  }
+  if (o.retry < 0 || o.retry > 100) throw UsageError(fmt::format("--retry: '{}' is out of range (0..100)", o.retry));
+  if (o.retry) backoff.with_retries(static_cast<unsigned>(o.retry));
+  if (o.backoff_on == "errors") {
+    cfg.backoff_on = lt::BackoffTrigger::errors;
+  } else if (o.backoff_on == "failures") {
+    cfg.backoff_on = lt::BackoffTrigger::errors_and_failures;
+  } else {
+    for (std::string_view part : lt::detail::split(o.backoff_on, ',')) {
+      int status = 0;
+      auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), status);
+      if (ec != std::errc{} || end != part.data() + part.size() || status < 100 || status > 599)
+        throw UsageError("--backoff-on: '" + std::string(part) + "' is not errors, failures or an HTTP status");
+      cfg.backoff_statuses.push_back(status);
+    }
+  }
+  try {
+    cfg.thresholds = lt::parse_thresholds(o.thresholds);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string("--threshold: ") + e.what());
+  }
+  cfg.abort_on_fail = o.abort_on_fail;
+  if (o.abort_on_fail && o.thresholds.empty()) throw UsageError("--abort-on-fail needs at least one --threshold");
+  std::optional<lt::LoadTestResult> baseline;
+  double max_regression = -1;
+  if (!o.max_regression.empty()) {
+    if (o.baseline.empty()) throw UsageError("--max-regression needs --baseline FILE");
+    try {
+      max_regression = lt::parse_percentage(o.max_regression);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--max-regression: ") + e.what());
+    }
+  }
+  if (!o.baseline.empty()) {
+    std::ifstream in(o.baseline, std::ios::binary);
+    if (!in) throw UsageError("--baseline: cannot read '" + o.baseline + "'");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    try {
+      baseline = lt::result_from_json(text);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError("--baseline: '" + o.baseline + "': " + e.what());
+    }
+  }
+  if (!o.prometheus.empty()) {
+    try {
+      (void)lt::PrometheusSink::parse_listen(o.prometheus);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--prometheus: ") + e.what());
+    }
+  }
+  cfg.labels["think"] = o.think;
+  cfg.labels["backoff_on"] = o.backoff_on;
+
+  Setup setup{o, cfg, lt::http::Request::make(method, url.target, o.body), o.expect, behavior, backoff};
   setup.request.name = std::string(lt::http::to_string(method)) + " " + url.target.substr(0, url.target.find('?'));
+  Ran ran;
   try {
     if (o.rate) {
       lt::RampingRate rate = shape ? lt::RampingRate{shape->stages, shape->start}
                                    : lt::RampingRate{{{duration, *o.rate}}, *o.rate};
-      if (o.arrivals == "poisson") run_test(setup, lt::Poisson<lt::RampingRate>{rate});
-      else run_test(setup, rate);
+      if (o.arrivals == "poisson") ran = run_test(setup, lt::Poisson<lt::RampingRate>{rate});
+      else ran = run_test(setup, rate);
     } else if (shape) {
-      run_test(setup, lt::Stages{shape->stages, shape->start});
+      ran = run_test(setup, lt::Stages{shape->stages, shape->start});
     } else {
-      run_test(setup, lt::RampUsers::over(users, duration, ramp_up));
+      ran = run_test(setup, lt::RampUsers::over(users, duration, ramp_up));
     }
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
-  const auto& written = setup.sinks.get<1>();
-  fmt::print("result: {}\n", written.result_path().string());
-  return exit_ran;
-}
+  const lt::LoadTestResult& r = ran.result;
+  fmt::print("result: {}\n", ran.result_path.string());
+  if (!o.hgrm.empty()) fmt::print("hgrm: {}\n", lt::write_hgrm(o.hgrm, r).string());
+  if (!o.html.empty()) fmt::print("html: {}\n", o.html);
 
+  bool failed = !lt::all_passed(r.thresholds) || !r.aborted_by.empty();
+  if (baseline) {
+    auto comparisons = lt::compare(*baseline, r);
+    fmt::print("\nAgainst the baseline {}:\n{}", o.baseline,
+               lt::format_comparison(comparisons, max_regression >= 0 ? std::optional<double>(max_regression) : std::nullopt));
+    if (max_regression >= 0 && lt::regressed(comparisons, max_regression)) {
+      fmt::print(stderr, "loadtest-http: regression beyond {} against {}\n", o.max_regression, o.baseline);
+      failed = true;
+    }
+  }
+  if (!r.aborted_by.empty()) fmt::print(stderr, "loadtest-http: aborted: threshold {} failed\n", r.aborted_by);
+  else if (!lt::all_passed(r.thresholds)) fmt::print(stderr, "loadtest-http: thresholds failed\n");
+  return failed ? exit_failed_checks : exit_ran;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -254,7 +371,19 @@ int main(int argc, char** argv) {
     ("stages", po::value(&o.stages), "DUR:TARGET,... ramping users (closed) or, with --rate, ramping rate")
     ("pattern", po::value(&o.pattern), "step:start=10,step=10,every=30s,steps=5[,ramp=5s] or "
                                        "spike:base=10,peak=200,at=60s,rise=5s,hold=30s,fall=5s[,duration=DUR]")
-    ("arrivals", po::value(&o.arrivals)->default_value(o.arrivals), "open model: uniform or poisson");
+    ("arrivals", po::value(&o.arrivals)->default_value(o.arrivals), "open model: uniform or poisson")
+    ("think", po::value(&o.think)->default_value(o.think), "pause after each request: none, constant:1s, uniform:1s:3s, exponential:2s, pacing:5s")
+    ("backoff", po::value(&o.backoff)->default_value(o.backoff), "after errors: none, fixed:1s, linear:STEP:CAP, exponential:BASE:CAP[:full|equal|decorrelated]")
+    ("retry", po::value(&o.retry)->default_value(o.retry), "retry a failed request up to N times before recording it")
+    ("backoff-on", po::value(&o.backoff_on)->default_value(o.backoff_on), "what triggers backoff: errors, failures, or HTTP statuses e.g. 429,503")
+    ("threshold", po::value(&o.thresholds)->composing(), "pass/fail criterion, e.g. 'p(99)<200ms', 'error_rate<0.01', 'GET /items: p(95)<300ms' (repeatable)")
+    ("abort-on-fail", po::bool_switch(&o.abort_on_fail), "also check thresholds during the run and stop at a breach")
+    ("html", po::value(&o.html), "write a self-contained HTML report to FILE")
+    ("csv", po::value(&o.csv), "write PREFIX_stats.csv and PREFIX_stats_history.csv")
+    ("prometheus", po::value(&o.prometheus), "serve /metrics on HOST:PORT while the test runs (loopback)")
+    ("hgrm", po::value(&o.hgrm), "write the latency distribution in HdrHistogram's .hgrm format")
+    ("baseline", po::value(&o.baseline), "compare with an earlier result JSON")
+    ("max-regression", po::value(&o.max_regression), "with --baseline: exit 99 when worse by more than this (10%)");
   // clang-format on
   po::options_description all;
   all.add(visible).add_options()("url", po::value(&o.url), "target URL");
@@ -266,7 +395,7 @@ int main(int argc, char** argv) {
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
     if (vm.count("help")) {
       std::cout << "usage: loadtest-http [options] URL\n\n" << visible
-                << "\nExit status: 0 ran, 1 could not run, 2 bad usage.\n";
+                << "\nExit status: 0 ran, 1 could not run, 2 bad usage, 99 a threshold failed or the run regressed.\n";
       return exit_ran;
     }
     po::notify(vm);

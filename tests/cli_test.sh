@@ -61,6 +61,18 @@ expect_exit 2 "needs --rate" --arrivals poisson "$url"
 expect_exit 2 "cannot be combined" --stages 1s:5 --pattern step:start=1,step=1,every=1s,steps=1 "$url"
 expect_exit 2 "cannot be combined" --rate 10 -u 5 "$url"
 expect_exit 2 "'0'" --rate 10 --max-users 0 "$url"
+# Behaviour, backoff and results options: bad specs name the bad part.
+expect_exit 2 "'sometimes'" --think sometimes "$url"
+expect_exit 2 "'exponential:1s'" --backoff exponential:1s "$url"
+expect_exit 2 "'101'" --retry 101 "$url"
+expect_exit 2 "'42'" --backoff-on 42 "$url"
+expect_exit 2 "'p(99)<<200ms'" --threshold 'p(99)<<200ms' "$url"
+expect_exit 2 "'latency<1s'" --threshold 'latency<1s' "$url"
+expect_exit 2 "needs --baseline" --max-regression 10% "$url"
+expect_exit 2 "'ten'" --baseline /dev/null --max-regression ten "$url"
+expect_exit 2 "missing.json" --baseline "$work/missing.json" "$url"
+expect_exit 2 "needs at least one --threshold" --abort-on-fail "$url"
+expect_exit 2 "10.0.0.1" --prometheus 10.0.0.1:9090 "$url"
 # Cannot run: the results directory is not writable (a path under a regular file); nothing runs.
 touch "$work/plainfile"
 expect_exit 1 "plainfile/results" -d 1s --results-dir "$work/plainfile/results" "$url"
@@ -113,6 +125,40 @@ then ok "--rate runs the open model with service_time and schedule"; else not_ok
 if timeout 60 "$http_bin" --stages 500ms:4,1s:4,500ms:0 --quiet --json "$work/stages.json" --results-dir "$work/stres" "$url" >/dev/null 2>&1 &&
    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['metrics']['max_active_users']==4, r['metrics']" "$work/stages.json"
 then ok "--stages shapes the users"; else not_ok "--stages shapes the users"; fi
+
+# Thresholds and baselines decide the exit status: 0 when they hold, 99 when not.
+run_quiet() { timeout 60 "$http_bin" -u 4 -d 1s -r 0s --quiet --results-dir "$work/thr" "$@" "$url" >"$work/thr.out" 2>"$work/thr.err"; }
+run_quiet --threshold 'p(99)<10s' --threshold 'error_rate<0.01' --json "$work/base.json"
+if [ $? = 0 ]; then ok "thresholds that hold exit 0"; else not_ok "thresholds that hold exit 0" "$(cat "$work/thr.err")"; fi
+run_quiet --threshold 'p(50)<1us' --threshold 'rps>0' --json "$work/thr.json"
+code=$?
+if [ "$code" = 99 ] && python3 -c "
+import json,sys; t=json.load(open(sys.argv[1]))['thresholds']
+assert [x['passed'] for x in t]==[False,True], t" "$work/thr.json"; then ok "a failed threshold exits 99 and is in the JSON"; else not_ok "a failed threshold exits 99" "exit $code" "$(cat "$work/thr.err")"; fi
+timeout 60 "$http_bin" -u 4 -d 30s -r 0s --quiet --results-dir "$work/thr" --threshold 'p(50)<1us' --abort-on-fail \
+  --json "$work/abort.json" "$url" >"$work/thr.out" 2>"$work/thr.err"
+code=$?
+if [ "$code" = 99 ] && python3 -c "
+import json,sys; r=json.load(open(sys.argv[1])); assert 'p(50)<1us' in r['aborted_by'] and r['metrics']['duration'] < 25, r['metrics']" "$work/abort.json"
+then ok "--abort-on-fail stops at the breach"; else not_ok "--abort-on-fail stops at the breach" "exit $code"; fi
+# The baseline: the same target with a slower route is a regression.
+python3 - "$work/base.json" "$work/fast.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for k in ("avg_response_time", "p50_response_time", "p95_response_time", "p99_response_time"):
+    r["metrics"][k] /= 4  # a baseline four times faster than what this run will see
+json.dump(r, open(sys.argv[2], "w"))
+PY
+run_quiet --baseline "$work/base.json" --max-regression 50%
+if [ $? = 0 ]; then ok "a run like its baseline exits 0"; else not_ok "a run like its baseline exits 0" "$(cat "$work/thr.err")"; fi
+run_quiet --baseline "$work/fast.json" --max-regression 10%
+code=$?
+if [ "$code" = 99 ] && grep -q "regression" "$work/thr.err" && grep -q "p50" "$work/thr.out"; then ok "a regression against the baseline exits 99"; else not_ok "a regression exits 99" "exit $code" "$(cat "$work/thr.err")"; fi
+# Report files.
+run_quiet --html "$work/r.html" --csv "$work/out" --hgrm "$work/r.hgrm" --think constant:1ms --backoff exponential:10ms:1s:full --retry 1
+if [ $? = 0 ] && grep -q "<svg" "$work/r.html" && ! grep -qE '(src|href)="https?://' "$work/r.html" &&
+   head -1 "$work/out_stats.csv" | grep -q 'Request Count' && grep -q "Percentile" "$work/r.hgrm"
+then ok "--html, --csv and --hgrm write their files"; else not_ok "--html, --csv and --hgrm write their files" "$(cat "$work/thr.err")"; fi
 
 # SIGINT ends the test early and the result is still written.
 timeout 60 "$http_bin" -u 2 -d 60s -r 0s --quiet --results-dir "$work/int" "$url" >"$work/int.out" 2>&1 &

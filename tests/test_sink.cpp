@@ -860,6 +860,23 @@ BOOST_AUTO_TEST_CASE(tee_forwards_in_order) {
   BOOST_TEST(tee.get<2>().id == "3");
 }
 
+BOOST_AUTO_TEST_CASE(maybe_forwards_only_when_it_holds_a_sink) {
+  std::vector<std::string> log;
+  Maybe<LogSampleSink> held(LogSampleSink{{&log, "m"}});
+  Maybe<LogSampleSink> empty;
+  const Outcome ok = Outcome::success();
+  for (auto* m : {&held, &empty}) {
+    m->on_start(TestInfo{});
+    m->on_interval(RealTimeMetrics{});
+    m->on_sample(Sample{"GET /", ok, 1ms, 1ms, 0});
+    m->on_finish(LoadTestResult{});
+  }
+  const std::vector<std::string> expected{"start m", "interval m", "sample m GET /", "finish m"};
+  BOOST_TEST(log == expected, boost::test_tools::per_element());
+  BOOST_TEST(held.get() != nullptr);
+  BOOST_TEST(empty.get() == nullptr);
+}
+
 BOOST_AUTO_TEST_CASE(tee_samples_only_to_sample_sinks) {
   std::vector<std::string> log;
   Tee<LogSink, RecordingSink, NullSink, RecordingSink> tee(LogSink{&log, "log"}, RecordingSink{}, NullSink{},

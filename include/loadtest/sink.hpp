@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -655,5 +656,41 @@ class Tee {
 static_assert(MetricsSink<Tee<NullSink, ConsoleSink>>, "Tee must model MetricsSink");
 static_assert(!SampleSink<Tee<NullSink, ConsoleSink>>, "Tee has on_sample only if a member has");
 static_assert(SampleSink<Tee<NullSink, RecordingSink>>, "Tee forwards samples when a member takes them");
+
+/** A sink chosen at run time, e.g. a report a command-line flag asked for: forwards every hook to
+ *  its `S` when it holds one, does nothing otherwise. A `SampleSink` when `S` is. */
+template <MetricsSink S>
+class Maybe {
+ public:
+  /** Holds no sink. */
+  Maybe() = default;
+  /** Holds `sink`. */
+  explicit Maybe(S sink) : sink_(std::move(sink)) {}
+
+  void on_start(const TestInfo& info) {
+    if (sink_) sink_->on_start(info);
+  }
+  void on_interval(const RealTimeMetrics& m) {
+    if (sink_) sink_->on_interval(m);
+  }
+  void on_finish(const LoadTestResult& r) {
+    if (sink_) sink_->on_finish(r);
+  }
+  void on_sample(const Sample& x)
+    requires SampleSink<S>
+  {
+    if (sink_) sink_->on_sample(x);
+  }
+
+  /** The sink, or null. */
+  [[nodiscard]] S* get() noexcept { return sink_ ? &*sink_ : nullptr; }
+  /** The sink, or null. */
+  [[nodiscard]] const S* get() const noexcept { return sink_ ? &*sink_ : nullptr; }
+
+ private:
+  std::optional<S> sink_;
+};
+static_assert(MetricsSink<Maybe<ConsoleSink>>, "Maybe must model MetricsSink");
+static_assert(SampleSink<Maybe<RecordingSink>> && !SampleSink<Maybe<NullSink>>, "Maybe forwards samples when S takes them");
 
 }  // namespace loadtest
