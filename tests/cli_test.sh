@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Command-line tests: exit codes, one-line errors, result files, a real run against the target.
-# Usage: cli_test.sh LOADTEST_HTTP QUICKSTART LOADTEST_TARGET
+# Usage: cli_test.sh LOADTEST_HTTP QUICKSTART LOADTEST_TARGET WEIGHTED_TASKS
 # Prints 'cli: N passed, N failed' last; exits non-zero when anything failed.
 set -u
-http_bin=$1 quickstart_bin=$2 target_bin=$3
+http_bin=$1 quickstart_bin=$2 target_bin=$3 weighted_bin=$4
 work=$(mktemp -d)
 target_pid=
 cleanup() { [ -n "$target_pid" ] && kill "$target_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
@@ -175,6 +175,20 @@ if (cd "$work" && timeout 120 "$quickstart_bin" >"$work/qs.out" 2>&1) && ls "$wo
 else
   not_ok "quickstart runs and writes its result" "$(tail -5 "$work/qs.out")"
 fi
+
+# The weighted-tasks example: every task shows in the endpoints, in the order of its weight.
+if timeout 120 "$weighted_bin" --quiet --json "$work/weighted.json" >"$work/weighted.out" 2>&1 &&
+   python3 - "$work/weighted.json" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))["endpoints"]
+need = {"browse", "view item", "search", "login", "add to cart", "checkout"}
+assert need <= set(e), sorted(e)
+n = {k: e[k]["total_requests"] for k in need}
+assert n["browse"] > n["view item"] > n["search"] > n["checkout"] > 0, n
+PY
+then ok "weighted_tasks runs and counts each task"; else not_ok "weighted_tasks runs and counts each task" "$(tail -5 "$work/weighted.out")"; fi
+if "$weighted_bin" --bogus >/dev/null 2>&1; then not_ok "weighted_tasks rejects bad usage"; else
+  [ $? = 2 ] && ok "weighted_tasks rejects bad usage (exit 2)" || not_ok "weighted_tasks rejects bad usage (exit 2)"; fi
 
 echo "cli: $passed passed, $failed failed"
 [ "$failed" = 0 ]
