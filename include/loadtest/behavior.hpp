@@ -90,6 +90,16 @@ struct ThinkTime {
     return pacing(from_seconds(1.0 / per_second));
   }
 
+  /** Marks the start of an iteration for `after_iteration`: only pacing reads the clock, so the
+   *  other kinds cost nothing on the per-request path. */
+  Clock::time_point start_iteration() const noexcept {
+    return kind == Kind::pacing ? Clock::now() : Clock::time_point{};
+  }
+  /** The pause after an iteration that started at `mark` (from `start_iteration`). */
+  Duration after_iteration(Clock::time_point mark, std::mt19937_64& rng) const {
+    return after(kind == Kind::pacing ? Clock::now() - mark : Duration{0}, rng);
+  }
+
   /** The pause after an iteration that took `took`. */
   Duration after(Duration took, std::mt19937_64& rng) const {
     switch (kind) {
@@ -332,22 +342,30 @@ struct SingleAction {
   template <class Test, class User>
     requires detail::HasUserAction<Test, User>
   boost::asio::awaitable<void> run(Test& test, User& user) {
-    co_await run_checked(test, user);
+    // Not through run_checked: one coroutine frame less per request.
+    auto start = think.start_iteration();
+    co_await user.execute(name, [&] { return call(test, user); });
+    if (think.kind != ThinkTime::Kind::none) co_await user.sleep(think.after_iteration(start, user.rng()));
   }
   /** One iteration; true when the action succeeded. */
   template <class Test, class User>
     requires detail::HasUserAction<Test, User>
   boost::asio::awaitable<bool> run_checked(Test& test, User& user) {
-    auto start = Clock::now();
-    Outcome o = co_await user.execute(name, [&] {
-      if constexpr (requires { test.user_action(user.session()); }) return test.user_action(user.session());
-      else return test.user_action(user.session().id());
-    });
-    if (think.kind != ThinkTime::Kind::none) co_await user.sleep(think.after(Clock::now() - start, user.rng()));
+    auto start = think.start_iteration();
+    Outcome o = co_await user.execute(name, [&] { return call(test, user); });
+    if (think.kind != ThinkTime::Kind::none) co_await user.sleep(think.after_iteration(start, user.rng()));
     co_return o.ok();
   }
   /** Throws std::invalid_argument for a bad think time. */
   void validate() const { think.validate(); }
+
+ private:
+  // The classic hook, with either signature.
+  template <class Test, class User>
+  static auto call(Test& test, User& user) {
+    if constexpr (requires { test.user_action(user.session()); }) return test.user_action(user.session());
+    else return test.user_action(user.session().id());
+  }
 };
 
 /** One item per iteration, picked at random in proportion to its weight (Locust's `@task(weight)`),
@@ -402,9 +420,9 @@ struct WeightedTasks {
   template <class Test, class User>
     requires(detail::Runnable<Items, Test, User> && ...)
   boost::asio::awaitable<bool> run_checked(Test& test, User& user) {
-    auto start = Clock::now();
+    auto start = think.start_iteration();
     bool ok = co_await detail::run_nth(items, pick(user.rng()), test, user);
-    if (think.kind != ThinkTime::Kind::none) co_await user.sleep(think.after(Clock::now() - start, user.rng()));
+    if (think.kind != ThinkTime::Kind::none) co_await user.sleep(think.after_iteration(start, user.rng()));
     co_return ok;
   }
 
@@ -501,7 +519,7 @@ struct Sequence {
     requires((detail::is_failure_tag<Steps> || detail::Runnable<Steps, Test, User>) && ...)
   boost::asio::awaitable<bool> run_checked(Test& test, User& user) {
     static constexpr std::array<bool, step_count> tag{detail::is_failure_tag<Steps>...};
-    auto start = Clock::now();
+    auto start = think.start_iteration();
     bool ok = true, first = true;
     unsigned restarts = 0;
     for (std::size_t i = 0; i < step_count;) {
@@ -525,7 +543,7 @@ struct Sequence {
       if (on_failure != OnFailure::proceed) break;
       ++i;
     }
-    if (think.kind != ThinkTime::Kind::none) co_await user.sleep(think.after(Clock::now() - start, user.rng()));
+    if (think.kind != ThinkTime::Kind::none) co_await user.sleep(think.after_iteration(start, user.rng()));
     co_return ok;
   }
 
