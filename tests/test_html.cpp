@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "loadtest/html_report.hpp"
+#include "test_support.hpp"
 #include "loadtest/loadtest.hpp"
 #include "loadtest/testing/target_server.hpp"
 #include "report_samples.hpp"
@@ -37,19 +38,7 @@ std::string read(const fs::path& p) {
 }
 
 // A fresh directory under the system's temporary directory, removed at the end of the scope.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("loadtest_html_" + std::to_string(::getpid()) + "_" + std::to_string(next++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  static inline int next = 0;
-};
+using test_support::TempDir;
 
 // Checks everything a self-contained, well-formed-enough page must satisfy.
 void check_self_contained(const std::string& html) {

@@ -23,6 +23,7 @@
 #include "loadtest/results_io.hpp"
 #include "loadtest/runner.hpp"
 #include "loadtest/sink.hpp"
+#include "test_support.hpp"
 #include "loadtest/threshold.hpp"
 
 namespace fs = std::filesystem;
@@ -31,36 +32,9 @@ using namespace loadtest;
 
 namespace {
 
-// A fresh directory under /tmp, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "loadtest_report_XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::vector<std::string> listing(const fs::path& dir) {
-  std::vector<std::string> names;
-  if (!fs::exists(dir)) return names;
-  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
+using test_support::listing;
+using test_support::slurp;
+using test_support::TempDir;
 
 // Predicate for BOOST_CHECK_EXCEPTION: the message contains `part`.
 auto message_has(std::string part) {

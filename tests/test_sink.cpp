@@ -21,6 +21,7 @@
 
 #include "loadtest/results_io.hpp"
 #include "loadtest/sink.hpp"
+#include "test_support.hpp"
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
@@ -28,38 +29,12 @@ using namespace loadtest;
 
 namespace {
 
-// A fresh directory under /tmp, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "loadtest_sink_XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test_support::listing;
+using test_support::slurp;
+using test_support::TempDir;
 
 void touch(const fs::path& p, std::string_view content = "x") {
   std::ofstream(p, std::ios::binary) << content;
-}
-
-std::vector<std::string> listing(const fs::path& dir) {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
 }
 
 unsigned mode_of(const fs::path& p) {
