@@ -83,6 +83,7 @@ struct Options {
   std::string think = "none";
   std::vector<std::string> thresholds;
   bool abort_on_fail = false;
+  std::string abort_grace = "10s";
   std::string html, csv, prometheus, hgrm, baseline, max_regression;
   bool ramp_up_given = false;  // a defaulted ramp-up shrinks to fit a short --duration
   bool users_given = false, duration_given = false;
@@ -276,6 +277,7 @@ int run(const Options& o) {
     throw UsageError(std::string("--threshold: ") + e.what());
   }
   cfg.abort_on_fail = o.abort_on_fail;
+  cfg.abort_grace = duration_option("--abort-grace", o.abort_grace);
   if (o.abort_on_fail && o.thresholds.empty()) throw UsageError("--abort-on-fail needs at least one --threshold");
   std::optional<lt::LoadTestResult> baseline;
   double max_regression = -1;
@@ -378,6 +380,7 @@ int main(int argc, char** argv) {
     ("backoff-on", po::value(&o.backoff_on)->default_value(o.backoff_on), "what triggers backoff: errors, failures, or HTTP statuses e.g. 429,503")
     ("threshold", po::value(&o.thresholds)->composing(), "pass/fail criterion, e.g. 'p(99)<200ms', 'error_rate<0.01', 'GET /items: p(95)<300ms' (repeatable)")
     ("abort-on-fail", po::bool_switch(&o.abort_on_fail), "also check thresholds during the run and stop at a breach")
+    ("abort-grace", po::value(&o.abort_grace)->default_value(o.abort_grace), "with --abort-on-fail: no abort before this")
     ("html", po::value(&o.html), "write a self-contained HTML report to FILE")
     ("csv", po::value(&o.csv), "write PREFIX_stats.csv and PREFIX_stats_history.csv")
     ("prometheus", po::value(&o.prometheus), "serve /metrics on HOST:PORT while the test runs (loopback)")

@@ -72,6 +72,7 @@ expect_exit 2 "needs --baseline" --max-regression 10% "$url"
 expect_exit 2 "'ten'" --baseline /dev/null --max-regression ten "$url"
 expect_exit 2 "missing.json" --baseline "$work/missing.json" "$url"
 expect_exit 2 "needs at least one --threshold" --abort-on-fail "$url"
+expect_exit 2 "'soon'" --threshold 'p(99)<1s' --abort-on-fail --abort-grace soon "$url"
 expect_exit 2 "10.0.0.1" --prometheus 10.0.0.1:9090 "$url"
 # Cannot run: the results directory is not writable (a path under a regular file); nothing runs.
 touch "$work/plainfile"
@@ -135,7 +136,7 @@ code=$?
 if [ "$code" = 99 ] && python3 -c "
 import json,sys; t=json.load(open(sys.argv[1]))['thresholds']
 assert [x['passed'] for x in t]==[False,True], t" "$work/thr.json"; then ok "a failed threshold exits 99 and is in the JSON"; else not_ok "a failed threshold exits 99" "exit $code" "$(cat "$work/thr.err")"; fi
-timeout 60 "$http_bin" -u 4 -d 30s -r 0s --quiet --results-dir "$work/thr" --threshold 'p(50)<1us' --abort-on-fail \
+timeout 60 "$http_bin" -u 4 -d 30s -r 0s --quiet --results-dir "$work/thr" --threshold 'p(50)<1us' --abort-on-fail --abort-grace 1s \
   --json "$work/abort.json" "$url" >"$work/thr.out" 2>"$work/thr.err"
 code=$?
 if [ "$code" = 99 ] && python3 -c "
