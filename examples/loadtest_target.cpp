@@ -7,9 +7,11 @@
 // `/?delay=20ms&status=503`. Prints one line, `listening on http://127.0.0.1:PORT`, once ready,
 // then serves until SIGINT/SIGTERM or until --duration has elapsed.
 //
+// With --tls-cert and --tls-key (PEM files) it serves HTTPS instead.
+//
 // Usage:
 //   loadtest-target [--address 127.0.0.1] [--port 0] [--threads 1] [--delay 20ms]
-//                   [--error-rate 0.0] [--duration 10m]
+//                   [--error-rate 0.0] [--duration 10m] [--tls-cert FILE --tls-key FILE]
 //
 // Example:
 //   ./loadtest-target --port 8080 --delay 5ms &
@@ -36,7 +38,7 @@ namespace asio = boost::asio;
 namespace po = boost::program_options;
 
 int main(int argc, char* argv[]) {
-  std::string address = "127.0.0.1", delay_text = "0", duration_text = "10m";
+  std::string address = "127.0.0.1", delay_text = "0", duration_text = "10m", tls_cert, tls_key;
   unsigned port = 0, threads = 1;
   double error_rate = 0;
   po::options_description desc("Usage: loadtest-target [options]\nOptions");
@@ -47,7 +49,9 @@ int main(int argc, char* argv[]) {
       ("threads", po::value(&threads)->default_value(threads), "server threads")
       ("delay", po::value(&delay_text)->default_value(delay_text), "answer every request after this long, e.g. 20ms")
       ("error-rate", po::value(&error_rate)->default_value(error_rate), "fraction of requests answered 500, 0..1")
-      ("duration", po::value(&duration_text)->default_value(duration_text), "stop by itself after this long");
+      ("duration", po::value(&duration_text)->default_value(duration_text), "stop by itself after this long")
+      ("tls-cert", po::value(&tls_cert), "serve HTTPS with this PEM certificate (with --tls-key)")
+      ("tls-key", po::value(&tls_key), "the PEM private key of --tls-cert");
 
   loadtest::testing::TargetServer::Options opts;
   loadtest::testing::RouteSpec spec;
@@ -76,6 +80,8 @@ int main(int argc, char* argv[]) {
     opts.address = address;
     opts.port = static_cast<std::uint16_t>(port);
     opts.threads = threads;
+    opts.tls_cert_file = tls_cert;
+    opts.tls_key_file = tls_key;
   } catch (const std::exception& e) {
     std::cerr << "loadtest-target: " << e.what() << "\n";
     return 2;
@@ -104,6 +110,9 @@ int main(int argc, char* argv[]) {
     });
     ioc.run();
     server.stop();
+  } catch (const std::invalid_argument& e) {  // e.g. a certificate that cannot be loaded
+    std::cerr << "loadtest-target: " << e.what() << "\n";
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "loadtest-target: " << e.what() << "\n";
     return EXIT_FAILURE;

@@ -34,6 +34,7 @@
 #include <stdexcept>
 
 #include "loadtest/cookies.hpp"
+#include "loadtest/detail/write_message.hpp"
 #include "loadtest/detail/http_errors.hpp"
 
 namespace loadtest {
@@ -556,9 +557,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     Exchange x;
     auto& low = lowest();
     low.expires_after(opts.request_timeout);
-    std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(req.body)};
-    auto [wec, written] = co_await asio::async_write(stream, bufs, as_tuple_awaitable);
-    (void)written;
+    error_code wec = co_await detail::write_message(stream, head, req.body);
     if (wec) {
       x.ec = wec;
       co_return x;

@@ -1,6 +1,8 @@
 // loadtest: the embedded target server (Beast). One of the two translation units that hold Beast.
 #include "loadtest/testing/target_server.hpp"
 
+#include "loadtest/detail/write_message.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -14,6 +16,12 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
+#if LOADTEST_HAS_TLS
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#endif
 
 #include <array>
 #include <atomic>
@@ -38,6 +46,7 @@ namespace {
 
 constexpr auto as_tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t max_body_size = 64 * 1024 * 1024;
+constexpr auto tls_handshake_timeout = std::chrono::seconds(10);  // also bounds the TLS shutdown
 
 // A route and the number of requests it answered since it was set (for fail_first).
 struct RouteState {
@@ -181,6 +190,9 @@ void apply_query(std::string_view query, Plan& plan) {
 
 struct TargetServer::Impl {
   Options opts;
+#if LOADTEST_HAS_TLS
+  std::optional<asio::ssl::context> tls;  // set: every connection speaks TLS (outlives ioc)
+#endif
   std::optional<asio::io_context> ioc;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
@@ -217,7 +229,12 @@ struct TargetServer::Impl {
   asio::awaitable<void> accept_loop(tcp::acceptor acceptor) {
     asio::steady_timer backoff(acceptor.get_executor());
     for (std::uint64_t index = 0;; ++index) {
-      auto [ec, socket] = co_await acceptor.async_accept(as_tuple_awaitable);
+      // A TLS session times its handshake with a tcp_stream timer: it runs on its own strand.
+      asio::any_io_executor session_ex = acceptor.get_executor();
+#if LOADTEST_HAS_TLS
+      if (tls) session_ex = asio::make_strand(*ioc);
+#endif
+      auto [ec, socket] = co_await acceptor.async_accept(session_ex, as_tuple_awaitable);
       if (ec == asio::error::operation_aborted) co_return;
       if (ec) {  // e.g. out of file descriptors: do not spin
         backoff.expires_after(std::chrono::milliseconds(10));
@@ -227,22 +244,58 @@ struct TargetServer::Impl {
       accepted.fetch_add(1, std::memory_order_relaxed);
       error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      asio::co_spawn(acceptor.get_executor(), session(std::move(socket), index), [](std::exception_ptr) {});
+#if LOADTEST_HAS_TLS
+      if (tls) {
+        asio::co_spawn(session_ex, tls_session(std::move(socket), index), [](std::exception_ptr) {});
+        continue;
+      }
+#endif
+      asio::co_spawn(session_ex, session(std::move(socket), index), [](std::exception_ptr) {});
     }
   }
 
+  // Plain HTTP: serve, then close.
   asio::awaitable<void> session(tcp::socket socket, std::uint64_t index) {
+    co_await serve(socket, index);
+    error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    socket.close(ignored);
+  }
+
+#if LOADTEST_HAS_TLS
+  // HTTPS: a bounded server handshake, serve, a bounded close_notify when the server chose to close.
+  asio::awaitable<void> tls_session(tcp::socket socket, std::uint64_t index) {
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
+    auto& low = beast::get_lowest_layer(stream);
+    low.expires_after(tls_handshake_timeout);
+    auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, as_tuple_awaitable);
+    low.expires_never();
+    if (!hec && co_await serve(stream, index)) {
+      low.expires_after(tls_handshake_timeout);
+      co_await stream.async_shutdown(as_tuple_awaitable);
+    }
+    error_code ignored;
+    low.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    low.socket().close(ignored);
+  }
+#endif
+
+  // Answers requests on one connection until it ends; true when the server closed it after a
+  // complete response (`Connection: close`), false on end of stream, an error or a fault.
+  template <class Stream>
+  asio::awaitable<bool> serve(Stream& stream, std::uint64_t index) {
+    bool graceful = false;
     beast::flat_buffer buffer;
     RequestInfo info;
     std::string head;
     std::mt19937_64 rng(opts.seed + index * 0x9E3779B97F4A7C15ull);
     std::uniform_real_distribution<double> unit(0.0, 1.0);
-    asio::steady_timer timer(socket.get_executor());
+    asio::steady_timer timer(stream.get_executor());
     for (;;) {
       bool keep_alive = false;
       {
         RequestParser parser(info);
-        auto [ec, n] = co_await bhttp::async_read(socket, buffer, parser, as_tuple_awaitable);
+        auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, as_tuple_awaitable);
         (void)n;
         if (ec) break;  // end of stream, or garbage: just close
         keep_alive = parser.keep_alive();
@@ -318,14 +371,14 @@ struct TargetServer::Impl {
       std::string_view body = info.head ? std::string_view{} : plan.body;
       const bool mid = plan.fault == RouteSpec::Fault::close_mid_response;
       if (mid) body = body.substr(0, body.size() / 2);
-      std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body.data(), body.size())};
-      auto [wec, written] = co_await asio::async_write(socket, bufs, as_tuple_awaitable);
-      (void)written;
-      if (wec || close || mid) break;
+      boost::system::error_code wec = co_await detail::write_message(stream, head, body);
+      if (wec || mid) break;
+      if (close) {
+        graceful = true;
+        break;
+      }
     }
-    error_code ignored;
-    socket.shutdown(tcp::socket::shutdown_send, ignored);
-    socket.close(ignored);
+    co_return graceful;
   }
 };
 
@@ -341,6 +394,25 @@ TargetServer::TargetServer(Options opts) : impl_(std::make_unique<Impl>()) {
   impl.fallback = std::make_shared<RouteState>(RouteSpec{});
   impl.routes.emplace("/", std::make_shared<RouteState>(RouteSpec{}));
   impl.routes.emplace("/health", std::make_shared<RouteState>(RouteSpec{}));
+  if (!impl.opts.tls_cert_file.empty() || !impl.opts.tls_key_file.empty()) {
+    const auto& cert = impl.opts.tls_cert_file;
+    const auto& key = impl.opts.tls_key_file;
+#if LOADTEST_HAS_TLS
+    if (cert.empty() || key.empty())
+      throw std::invalid_argument("invalid TLS options: tls_cert_file '" + cert + "' and tls_key_file '" + key +
+                                  "' must both be set");
+    auto& ctx = impl.tls.emplace(asio::ssl::context::tls_server);
+    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3);
+    ctx.use_certificate_chain_file(cert, ec);
+    if (ec) throw std::invalid_argument("cannot load TLS certificate '" + cert + "': " + ec.message());
+    ctx.use_private_key_file(key, asio::ssl::context::pem, ec);  // also checks it matches the certificate
+    if (ec) throw std::invalid_argument("cannot load TLS key '" + key + "': " + ec.message());
+#else
+    throw std::invalid_argument("invalid TLS options: tls_cert_file '" + cert + "', tls_key_file '" + key +
+                                "': built without TLS support (OpenSSL)");
+#endif
+  }
   impl.ioc.emplace(static_cast<int>(impl.opts.threads));
 
   tcp::endpoint endpoint(address, impl.opts.port);
@@ -359,7 +431,11 @@ TargetServer::TargetServer(Options opts) : impl_(std::make_unique<Impl>()) {
   if (ec) throw fail("listen");
   impl.port = acceptor.local_endpoint().port();
   std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
-  impl.base_url = "http://" + host + ":" + std::to_string(impl.port);
+  bool https = false;
+#if LOADTEST_HAS_TLS
+  https = impl.tls.has_value();
+#endif
+  impl.base_url = (https ? "https://" : "http://") + host + ":" + std::to_string(impl.port);
 
   asio::co_spawn(*impl.ioc, impl.accept_loop(std::move(acceptor)), [](std::exception_ptr) {});
   impl.work.emplace(impl.ioc->get_executor());

@@ -14,17 +14,27 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <ostream>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "loadtest/detail/http_errors.hpp"
 #include "loadtest/http.hpp"
 #include "loadtest/testing/target_server.hpp"
+#include "test_support.hpp"
+
+#if LOADTEST_HAS_TLS
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#endif
 
 namespace loadtest {
 std::ostream& operator<<(std::ostream& os, ErrorCategory c) { return os << to_string(c); }
@@ -121,6 +131,59 @@ class RawServer {
   std::string reply_;
   int accepted_ = 0;
 };
+
+#if LOADTEST_HAS_TLS
+// PEM files of a key and its self-signed certificate.
+struct CertFiles {
+  std::string cert, key;
+};
+
+// Makes a P-256 key and a self-signed v3 certificate valid for a day whose subjectAltName is `san`
+// (e.g. "IP:127.0.0.1,DNS:localhost"), with the OpenSSL C API; writes NAME.crt and NAME.key to `dir`.
+CertFiles make_self_signed(const std::filesystem::path& dir, const std::string& name, const std::string& san,
+                           long serial) {
+  auto check = [](bool ok, const char* what) {
+    if (!ok) throw std::runtime_error(std::string("making a test certificate: ") + what + " failed");
+  };
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"),
+                                                          &EVP_PKEY_free);
+  check(key != nullptr, "EVP_PKEY_Q_keygen");
+  std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), &X509_free);
+  check(cert != nullptr, "X509_new");
+  X509* x = cert.get();
+  check(X509_set_version(x, 2) == 1, "X509_set_version");  // v3
+  check(ASN1_INTEGER_set(X509_get_serialNumber(x), serial) == 1, "ASN1_INTEGER_set");
+  check(X509_gmtime_adj(X509_getm_notBefore(x), -3600) != nullptr, "notBefore");
+  check(X509_gmtime_adj(X509_getm_notAfter(x), 24 * 3600) != nullptr, "notAfter");
+  check(X509_set_pubkey(x, key.get()) == 1, "X509_set_pubkey");
+  X509_NAME* subject = X509_get_subject_name(x);
+  check(X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
+                                   reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1, 0) == 1,
+        "X509_NAME_add_entry_by_txt");
+  check(X509_set_issuer_name(x, subject) == 1, "X509_set_issuer_name");  // self-signed
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, san.c_str());
+  check(ext != nullptr, "X509V3_EXT_conf_nid(subjectAltName)");
+  const int added = X509_add_ext(x, ext, -1);
+  X509_EXTENSION_free(ext);
+  check(added == 1, "X509_add_ext");
+  check(X509_sign(x, key.get(), EVP_sha256()) > 0, "X509_sign");
+
+  CertFiles files{(dir / (name + ".crt")).string(), (dir / (name + ".key")).string()};
+  auto write = [&](const std::string& path, auto&& emit) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> out(BIO_new_file(path.c_str(), "w"), &BIO_free);
+    check(out != nullptr, "BIO_new_file");
+    check(emit(out.get()) == 1, "PEM_write");
+  };
+  write(files.cert, [&](BIO* b) { return PEM_write_bio_X509(b, x); });
+  write(files.key, [&](BIO* b) {
+    return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  });
+  return files;
+}
+#endif
 
 }  // namespace
 
@@ -584,6 +647,132 @@ BOOST_AUTO_TEST_CASE(tls_errors) {
       BOOST_TEST(res.category == ErrorCategory::connect_timeout, res.error);
     }
   });
+}
+#endif
+
+#if LOADTEST_HAS_TLS
+// HTTPS end to end: the embedded target with a self-signed certificate made at test time.
+BOOST_AUTO_TEST_CASE(https_end_to_end) {
+  loadtest::test_support::TempDir dir;
+  const auto good = make_self_signed(dir.path, "loadtest-target", "IP:127.0.0.1,DNS:localhost", 1);
+  const auto other = make_self_signed(dir.path, "elsewhere", "DNS:elsewhere.invalid", 2);
+  TargetServer server({.tls_cert_file = good.cert, .tls_key_file = good.key});
+  TargetServer mismatched({.tls_cert_file = other.cert, .tls_key_file = other.key});
+  RouteSpec bye;
+  bye.headers = {{"Connection", "close"}};
+  server.route("/bye", bye);
+  const std::string port = std::to_string(server.port());
+  BOOST_TEST(server.url() == "https://127.0.0.1:" + port + "/");
+  BOOST_TEST(server.url("") == "https://127.0.0.1:" + port);
+
+  auto options = [](const std::string& ca_file, bool insecure) {
+    Options o = quick_options();
+    o.ca_file = ca_file;
+    o.insecure = insecure;
+    return o;
+  };
+  run_bounded([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+    {
+      // Trusted through ca_file: keep-alive carries every request on one TLS connection.
+      Client c(ex, server.url(), options(good.cert, false));
+      for (int i = 0; i < 5; ++i) {
+        auto res = co_await get(c, "/");
+        BOOST_TEST(res.category == ErrorCategory::none, res.error);
+        BOOST_TEST(res.status == 200);
+        BOOST_TEST(res.body == "ok\n");
+      }
+      BOOST_TEST(c.connections_opened() == 1u);
+      auto res = co_await get(c, "/big?size=100000");  // spans several TLS records
+      BOOST_TEST(res.status == 200, res.error);
+      BOOST_TEST(res.body.size() == 100000u);
+      BOOST_TEST((res.body.find_first_not_of('x') == std::string::npos));
+      res = co_await get(c, "/x?status=503");
+      BOOST_TEST(res.status == 503, res.error);
+      // A request body past one TLS record (16 KB) goes out whole.
+      for (std::size_t size : {1000u, 16000u, 20000u, 100000u}) {
+        auto post = Request::make(Method::post, "/upload", std::string(size, 'b'));
+        auto up = co_await c.request(post);
+        BOOST_TEST_CONTEXT("body of " << size << " bytes") { BOOST_TEST(up.status == 200, up.error); }
+      }
+      BOOST_TEST(c.connections_opened() == 1u);
+      res = co_await get(c, "/bye");  // the server closes with close_notify
+      BOOST_TEST(res.status == 200, res.error);
+      res = co_await get(c, "/");
+      BOOST_TEST(res.status == 200, res.error);
+      BOOST_TEST(c.connections_opened() == 2u);
+    }
+    struct Case {
+      const char* what;
+      std::string url;
+      std::string ca_file;
+      bool insecure;
+      ErrorCategory category;
+    };
+    const std::string mismatched_port = std::to_string(mismatched.port());
+    const Case cases[] = {
+        {"default verification rejects the self-signed certificate", server.url(), "", false, ErrorCategory::tls},
+        {"insecure accepts it", server.url(), "", true, ErrorCategory::none},
+        {"host name localhost matches the SAN DNS entry", "https://localhost:" + port + "/", good.cert, false,
+         ErrorCategory::none},
+        {"another certificate's CA file does not trust it", server.url(), other.cert, false, ErrorCategory::tls},
+        {"IP 127.0.0.1 not in the SAN", mismatched.url(), other.cert, false, ErrorCategory::tls},
+        {"host name localhost not in the SAN", "https://localhost:" + mismatched_port + "/", other.cert, false,
+         ErrorCategory::tls},
+        {"insecure skips the name check", mismatched.url(), "", true, ErrorCategory::none},
+    };
+    for (const auto& k : cases) {
+      BOOST_TEST_CONTEXT(k.what) {
+        Client c(ex, k.url, options(k.ca_file, k.insecure));
+        auto res = co_await get(c, "/");
+        BOOST_TEST_MESSAGE(k.what << ": " << (res.error.empty() ? "ok" : res.error));
+        BOOST_TEST(res.category == k.category, res.error);
+        BOOST_TEST(res.status == (k.category == ErrorCategory::none ? 200 : 0));
+      }
+    }
+  });
+  BOOST_TEST(server.requests("/") == 8u);  // 6 + insecure + localhost; none where the handshake failed
+  BOOST_TEST(mismatched.requests("/") == 1u);
+
+  // A connection that never starts its handshake does not hold up stop().
+  const auto before = server.connections_accepted();
+  asio::io_context ioc;
+  tcp::socket idle(ioc);
+  idle.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+  const auto deadline = Clock::now() + 10s;
+  while (server.connections_accepted() == before && Clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);  // polls a condition, bounded
+  BOOST_TEST(server.connections_accepted() == before + 1);
+  server.stop();
+}
+
+BOOST_AUTO_TEST_CASE(https_target_configuration) {
+  loadtest::test_support::TempDir dir;
+  const auto good = make_self_signed(dir.path, "one", "IP:127.0.0.1", 1);
+  const auto other = make_self_signed(dir.path, "two", "IP:127.0.0.1", 2);
+  struct Case {
+    const char* what;
+    std::string cert, key;
+    std::string named;  // the message names it
+  };
+  const Case cases[] = {
+      {"certificate without key", good.cert, "", "tls_key_file"},
+      {"key without certificate", "", good.key, "tls_cert_file"},
+      {"missing certificate file", "/nonexistent/cert.pem", good.key, "/nonexistent/cert.pem"},
+      {"missing key file", good.cert, "/nonexistent/key.pem", "/nonexistent/key.pem"},
+      {"key of another certificate", good.cert, other.key, other.key},
+  };
+  for (const auto& k : cases) {
+    BOOST_TEST_CONTEXT(k.what) {
+      BOOST_CHECK_EXCEPTION(TargetServer({.tls_cert_file = k.cert, .tls_key_file = k.key}), std::invalid_argument,
+                            [&](const auto& e) { return std::string(e.what()).find(k.named) != std::string::npos; });
+    }
+  }
+}
+#else
+BOOST_AUTO_TEST_CASE(https_target_needs_tls_support) {
+  BOOST_CHECK_EXCEPTION(TargetServer({.tls_cert_file = "cert.pem", .tls_key_file = "key.pem"}),
+                        std::invalid_argument,
+                        [](const auto& e) { return std::string(e.what()).find("cert.pem") != std::string::npos; });
 }
 #endif
 

@@ -37,6 +37,7 @@ struct RouteSpec {
 
 /** A Beast HTTP/1.1 server on its own `io_context` and threads: keep-alive, one coroutine per
  *  connection, fast enough for tens of thousands of tiny responses per second on one thread.
+ *  Optionally HTTPS (`Options::tls_cert_file`, `Options::tls_key_file`), serving the same way.
  *
  *  Built-in routes: "/" answers 200 "ok\n", "/health" answers 200; other paths use the default
  *  route (200 "ok\n" unless `set_default` changed it). Every member is thread-safe.
@@ -49,12 +50,18 @@ class TargetServer {
     std::uint16_t port = 0;             ///< 0: any free port (see `port()`)
     unsigned threads = 1;               ///< server threads
     std::uint64_t seed = 1;             ///< seeds the error and jitter randomness
+    /// HTTPS: the server's PEM certificate (chain); with `tls_key_file`, every connection speaks
+    /// TLS and `url()` gives `https://`. Both empty (the default): plain HTTP.
+    std::string tls_cert_file{};
+    std::string tls_key_file{};  ///< HTTPS: the PEM private key of `tls_cert_file`
   };
 
   /** Serves with default options (127.0.0.1, any free port, one thread). */
   TargetServer();
   /** Binds and starts serving on its own threads. Throws `std::invalid_argument` for a bad
-   *  address or zero threads, `std::runtime_error` with the reason when it cannot listen. */
+   *  address, zero threads, only one of the TLS files, a certificate or key that cannot be loaded,
+   *  or TLS files in a build without TLS support; `std::runtime_error` with the reason when it
+   *  cannot listen. */
   explicit TargetServer(Options opts);
   /** Stops and joins. */
   ~TargetServer();
@@ -63,7 +70,7 @@ class TargetServer {
 
   /** The port it listens on. */
   [[nodiscard]] std::uint16_t port() const noexcept;
-  /** "http://127.0.0.1:PORT/path" (`path` "" gives no trailing slash). */
+  /** "http://127.0.0.1:PORT/path", or "https://..." with TLS (`path` "" gives no trailing slash). */
   [[nodiscard]] std::string url(std::string_view path = "/") const;
 
   /** Answers the exact `path` (query ignored) as `spec` says; replaces an earlier route. */
