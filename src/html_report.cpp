@@ -713,15 +713,7 @@ void endpoint_table(Buf& b, const LoadTestResult& r) {
   }
   b += "</tbody>\n";
   if (r.endpoints.size() > 1) {
-    LatencySummary all;
-    all.avg = r.avg_response_time;
-    all.min = r.min_response_time;
-    all.p50 = r.p50_response_time;
-    all.p90 = r.p90_response_time;
-    all.p95 = r.p95_response_time;
-    all.p99 = r.p99_response_time;
-    all.p999 = r.p999_response_time;
-    all.max = r.max_response_time;
+    const LatencySummary all = r.response_time();
     EndpointResult total;
     for (const auto& e : r.endpoints)
       for (std::size_t i = 0; i < 6; ++i) total.status_classes[i] += e.status_classes[i];
@@ -844,15 +836,7 @@ void render_test(Buf& b, const LoadTestResult& r, const std::string& id) {
   b += "<div class=\"scroll\"><table class=\"data\"><thead><tr><th></th><th>Avg</th><th>Min</th><th>p50</th><th>p90</th><th>p95</th><th>p99</th>"
        "<th>p99.9</th><th>Max</th></tr></thead><tbody>\n";
   {
-    LatencySummary all;
-    all.avg = r.avg_response_time;
-    all.min = r.min_response_time;
-    all.p50 = r.p50_response_time;
-    all.p90 = r.p90_response_time;
-    all.p95 = r.p95_response_time;
-    all.p99 = r.p99_response_time;
-    all.p999 = r.p999_response_time;
-    all.max = r.max_response_time;
+    const LatencySummary all = r.response_time();
     b += "<tr><th scope=\"row\">Response time</th>";
     latency_cells(b, all, any);
     b += "</tr>\n";

@@ -210,15 +210,7 @@ class CsvSink {
       row(std::move(type), std::move(name), e->total_requests, e->failed_requests, e->requests_per_second,
           e->response_time, nullptr);
     }
-    LatencySummary total;
-    total.avg = r.avg_response_time;
-    total.min = r.min_response_time;
-    total.max = r.max_response_time;
-    total.p50 = r.p50_response_time;
-    total.p90 = r.p90_response_time;
-    total.p95 = r.p95_response_time;
-    total.p99 = r.p99_response_time;
-    total.p999 = r.p999_response_time;
+    const LatencySummary total = r.response_time();
     row("", "Aggregated", r.total_requests, r.failed_requests, r.requests_per_second, total,
         r.response_histogram.get());
     return out;

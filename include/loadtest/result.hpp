@@ -128,6 +128,13 @@ struct LoadTestResult {
   /// was read back from JSON.
   std::shared_ptr<const Histogram> response_histogram;
   std::map<std::string, std::string> config;              ///< the test's configuration, for reports
+
+  /** The whole test's response-time figures as one summary (for tables and thresholds). */
+  LatencySummary response_time() const {
+    return LatencySummary{total_requests,     avg_response_time, stddev_response_time, min_response_time,
+                          max_response_time,  p50_response_time, p90_response_time,    p95_response_time,
+                          p99_response_time,  p999_response_time};
+  }
   /// The threshold breach that ended the test early (Config::abort_on_fail); empty otherwise.
   std::string aborted_by;
   std::vector<ThresholdResult> thresholds;                ///< pass/fail criteria and their verdicts

@@ -365,15 +365,7 @@ class ConsoleSink {
       for (double v : {l.avg, l.min, l.p50, l.p90, l.p95, l.p99, l.p999, l.max}) fmt::format_to(out, "{:>9}", secs(v));
       fmt::format_to(out, "\n");
     };
-    LatencySummary total;
-    total.avg = r.avg_response_time;
-    total.min = r.min_response_time;
-    total.p50 = r.p50_response_time;
-    total.p90 = r.p90_response_time;
-    total.p95 = r.p95_response_time;
-    total.p99 = r.p99_response_time;
-    total.p999 = r.p999_response_time;
-    total.max = r.max_response_time;
+    const LatencySummary total = r.response_time();
     latency_row("Response time", total);
     if (r.service_time) latency_row("Service time", *r.service_time);
 

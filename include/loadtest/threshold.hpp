@@ -434,15 +434,7 @@ inline double observe(const Threshold& t, const LoadTestResult& r) {
   }
   switch (t.metric) {
     case ThresholdMetric::response_time: {
-      LatencySummary l;
-      l.avg = r.avg_response_time;
-      l.min = r.min_response_time;
-      l.max = r.max_response_time;
-      l.p50 = r.p50_response_time;
-      l.p90 = r.p90_response_time;
-      l.p95 = r.p95_response_time;
-      l.p99 = r.p99_response_time;
-      l.p999 = r.p999_response_time;
+      const LatencySummary l = r.response_time();
       double v = detail::statistic_of(l, t.statistic, t.percentile);
       if (std::isnan(v) && r.response_histogram)
         v = to_seconds(r.response_histogram->value_at_percentile(t.percentile));
