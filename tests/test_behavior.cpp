@@ -14,6 +14,7 @@
 
 #include "loadtest/loadtest.hpp"
 #include "loadtest/testing/target_server.hpp"
+#include "test_support.hpp"
 
 namespace asio = boost::asio;
 using namespace loadtest;
@@ -368,16 +369,7 @@ BOOST_AUTO_TEST_CASE(validate_and_describe_reach_nested_parts) {
 
 namespace {
 
-Config quick(std::string name, const TargetServer& server) {
-  Config c;
-  c.name = std::move(name);
-  c.handle_signals = false;
-  c.monitor_interval = 50ms;
-  c.grace_period = 2s;
-  c.seed = 42;
-  c.target = server.url("");
-  return c;
-}
+using test_support::quick;
 
 /** A web shop's task set (a test type cannot name its own members in its base, so the tasks live
  *  in a base of their own, like a Locust TaskSet). Each task GETs its path and records under the

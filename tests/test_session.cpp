@@ -19,6 +19,7 @@
 #include "loadtest/feeder.hpp"
 #include "loadtest/loadtest.hpp"
 #include "loadtest/testing/target_server.hpp"
+#include "test_support.hpp"
 
 namespace asio = boost::asio;
 namespace fs = std::filesystem;
@@ -52,16 +53,7 @@ struct TempFile {
   static inline int counter = 0;
 };
 
-Config quick(std::string name, const TargetServer& server) {
-  Config c;
-  c.name = std::move(name);
-  c.handle_signals = false;
-  c.monitor_interval = 50ms;
-  c.grace_period = 2s;
-  c.seed = 42;
-  c.target = server.url("");
-  return c;
-}
+using test_support::quick;
 
 }  // namespace
 

@@ -1,5 +1,5 @@
-// Helpers shared by the test suites that write files: a temporary directory, reading a file,
-// listing a directory.
+// Helpers shared by the test suites: a temporary directory, reading a file, listing a directory,
+// and a short-test configuration against the embedded target.
 #pragma once
 
 #include <stdlib.h>
@@ -11,6 +11,9 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "loadtest/config.hpp"
+#include "loadtest/testing/target_server.hpp"
 
 namespace loadtest::test_support {
 
@@ -48,6 +51,19 @@ inline std::vector<std::string> listing(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
+}
+
+/** A configuration for short engine tests against `server`: no signal handling, a 50 ms monitor,
+ *  a 2 s grace period, a fixed seed. */
+inline Config quick(std::string name, const testing::TargetServer& server) {
+  Config c;
+  c.name = std::move(name);
+  c.handle_signals = false;
+  c.monitor_interval = std::chrono::milliseconds(50);
+  c.grace_period = std::chrono::seconds(2);
+  c.seed = 42;
+  c.target = server.url("");
+  return c;
 }
 
 }  // namespace loadtest::test_support
