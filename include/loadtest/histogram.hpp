@@ -226,6 +226,82 @@ class Histogram {
   /** The number of significant decimal digits kept. */
   int significant_digits() const noexcept { return digits_; }
 
+  // --- Bucket-level access, for encoders and decoders (histogram_codec.hpp) ------------------
+  // The slots are indexed exactly like HdrHistogram's counts array for the same lowest, highest
+  // and digits (values in microseconds), so a slot index means the same bucket in every port.
+
+  /** Number of bucket slots: HdrHistogram's `counts_len` for this layout. */
+  std::size_t counts_length() const noexcept { return counts_.size(); }
+  /** The slots an encoder writes: the index of the highest recorded value plus one; 0 when empty. */
+  std::size_t counts_limit() const noexcept { return total_ ? index_of(max_ns_ / 1000) + 1 : 0; }
+  /** The count of slot `i` (0 when out of range). */
+  std::uint64_t count_at_index(std::size_t i) const noexcept { return i < counts_.size() ? counts_[i] : 0; }
+  /** The lowest value (microseconds) of slot `i`, which must be `< counts_length()`. */
+  std::int64_t lowest_us_at_index(std::size_t i) const noexcept { return lowest_us_at(i); }
+  /** The highest value (microseconds) of slot `i`, which must be `< counts_length()`. */
+  std::int64_t highest_us_at_index(std::size_t i) const noexcept { return highest_us_at(i); }
+
+  /** Adds `n` values to slot `i`, as a decoder does. A slot whose values lie above the highest
+   *  trackable value counts in the highest one's slot and in `saturated()`. Min and max widen to
+   *  the slot's bounds; the mean and deviation take the slot's middle value (HdrHistogram's
+   *  `medianEquivalentValue`) until `restore_moments` sets the exact figures. Throws
+   *  `std::invalid_argument` when `i >= counts_length()` or the total count would overflow. */
+  void record_at_index(std::size_t i, std::uint64_t n) {
+    if (i >= counts_.size())
+      throw std::invalid_argument("histogram: slot " + std::to_string(i) + " is out of range (" +
+                                  std::to_string(counts_.size()) + " slots for " + layout() + ")");
+    if (n == 0) return;
+    if (n > std::numeric_limits<std::uint64_t>::max() - total_)
+      throw std::invalid_argument("histogram: the total count overflows 64 bits");
+    std::int64_t lo = lowest_us_at(i), hi = highest_us_at(i);
+    if (lo > highest_us_) {
+      saturated_ += n;
+      i = index_of(highest_us_);
+      lo = hi = highest_us_;
+    }
+    hi = std::min(hi, highest_us_);
+    const double mid = static_cast<double>(lo) + static_cast<double>(hi - lo + 1) / 2.0;
+    const double cd = static_cast<double>(n);
+    add_run(i, n, mid * cd, mid * mid * cd, lo * 1000, hi * 1000);
+  }
+
+  /** What the bucket counts do not carry: exact extremes, sums and the saturation count. */
+  struct Moments {
+    std::int64_t min_ns = 0, max_ns = 0;  ///< exact smallest and largest value
+    double sum_us = 0, sum_sq_us = 0;     ///< sum of the values and of their squares, µs and µs²
+    std::uint64_t saturated = 0;          ///< values above the highest trackable value
+  };
+  /** This histogram's moments (all zero when empty). */
+  Moments moments() const noexcept {
+    if (total_ == 0) return {};
+    return Moments{min_ns_, max_ns_, sum_us_, sum_sq_us_, saturated_};
+  }
+  /** Replaces the moments a decoder estimated by the exact ones recorded elsewhere (the same
+   *  histogram's `moments()`, or the summary figures of a result file). `min_ns` must lie in the
+   *  lowest non-empty slot and `max_ns` in the highest one, else `std::invalid_argument` (the
+   *  moments belong to other counts). No-op when empty. */
+  void restore_moments(const Moments& m) {
+    if (total_ == 0) return;
+    if (m.min_ns < 0 || m.max_ns < m.min_ns || m.min_ns / 1000 > highest_us_ || m.max_ns / 1000 > highest_us_ ||
+        index_of(m.min_ns / 1000) != index_of(min_ns_ / 1000) || index_of(m.max_ns / 1000) != index_of(max_ns_ / 1000))
+      throw std::invalid_argument("histogram: min " + std::to_string(m.min_ns) + "ns / max " +
+                                  std::to_string(m.max_ns) + "ns do not fall in the lowest and highest recorded buckets");
+    if (!std::isfinite(m.sum_us) || !std::isfinite(m.sum_sq_us) || m.sum_us < 0 || m.sum_sq_us < 0)
+      throw std::invalid_argument("histogram: the sums of the values must be finite and non-negative");
+    min_ns_ = m.min_ns;
+    max_ns_ = m.max_ns;
+    sum_us_ = m.sum_us;
+    sum_sq_us_ = m.sum_sq_us;
+    saturated_ = std::min(m.saturated, total_);
+  }
+
+  /** Whether both hold the same values: same layout, same counts in every slot and the same
+   *  total (moments are not compared). */
+  bool same_counts(const Histogram& o) const noexcept {
+    return lowest_us_ == o.lowest_us_ && highest_us_ == o.highest_us_ && digits_ == o.digits_ &&
+           total_ == o.total_ && counts_ == o.counts_;
+  }
+
  private:
   // Clamps to [0, highest] (counting saturation) and returns nanoseconds.
   std::int64_t clamp_ns(std::int64_t ns, std::uint64_t n) noexcept {
