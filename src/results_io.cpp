@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -18,6 +19,8 @@
 
 #include <boost/json.hpp>
 #include <fmt/core.h>
+
+#include "loadtest/histogram_codec.hpp"
 
 namespace loadtest {
 
@@ -163,6 +166,10 @@ json::object latency_object(const LatencySummary& l) {
   o["p99"] = l.p99;
   o["p999"] = l.p999;
   o["max"] = l.max;
+  // extensions (so that merged results are exact)
+  o["min"] = l.min;
+  o["stddev"] = l.stddev;
+  o["count"] = l.count;
   return o;
 }
 
@@ -188,6 +195,8 @@ json::object endpoint_object(const EndpointResult& e) {
   for (std::size_t i = 1; i < status_class_keys.size(); ++i) classes[jsv(status_class_keys[i])] = e.status_classes[i];
   classes["none"] = e.status_classes[0];
   o["status_classes"] = std::move(classes);
+  o["stddev_response_time"] = e.response_time.stddev;
+  if (e.histogram) o["histogram"] = encode_compressed_base64(*e.histogram);
   return o;
 }
 
@@ -275,7 +284,22 @@ LatencySummary latency_from(const json::object& o, std::string_view parent) {
   opt_double(o, parent, "p99", l.p99);
   opt_double(o, parent, "p999", l.p999);
   opt_double(o, parent, "max", l.max);
+  opt_double(o, parent, "stddev", l.stddev);
+  opt_u64(o, parent, "count", l.count);
   return l;
+}
+
+// A compressed V2 histogram (HISTFAAA...), with the exact figures of its summary put back.
+std::shared_ptr<const Histogram> histogram_from(const json::value& v, std::string_view what,
+                                                const LatencySummary* exact) {
+  if (!v.is_string()) bad(what, "must be a string (an HdrHistogram compressed V2 histogram)");
+  try {
+    Histogram h = decode_compressed_base64(std::string_view(v.get_string().data(), v.get_string().size()));
+    if (exact) restore_summary(h, exact->min, exact->max, exact->avg, exact->stddev);
+    return std::make_shared<const Histogram>(std::move(h));
+  } catch (const std::invalid_argument& e) {
+    bad(what, fmt::format("is not a valid histogram: {}", e.what()));
+  }
 }
 
 EndpointResult endpoint_from(std::string name, const json::object& o, std::string_view parent) {
@@ -295,12 +319,15 @@ EndpointResult endpoint_from(std::string name, const json::object& o, std::strin
   opt_double(o, parent, "p99_response_time", e.response_time.p99);
   opt_double(o, parent, "p999_response_time", e.response_time.p999);
   opt_double(o, parent, "max_response_time", e.response_time.max);
+  opt_double(o, parent, "stddev_response_time", e.response_time.stddev);
+  e.response_time.count = e.total_requests;
   if (auto* v = o.if_contains("status_classes")) {
     auto where = path_of(parent, "status_classes");
     const auto& classes = as_object(*v, where);
     for (std::size_t i = 0; i < status_class_keys.size(); ++i)
       opt_u64(classes, where, status_class_keys[i], e.status_classes[i]);
   }
+  if (auto* v = o.if_contains("histogram")) e.histogram = histogram_from(*v, path_of(parent, "histogram"), &e.response_time);
   return e;
 }
 
@@ -461,6 +488,13 @@ std::string to_json(const LoadTestResult& r) {
     root["thresholds"] = std::move(thresholds);
   }
   if (!r.aborted_by.empty()) root["aborted_by"] = jsv(r.aborted_by);
+  if (r.response_histogram || r.service_histogram || r.schedule_lag_histogram) {
+    json::object h;
+    if (r.response_histogram) h["response_time"] = encode_compressed_base64(*r.response_histogram);
+    if (r.service_histogram) h["service_time"] = encode_compressed_base64(*r.service_histogram);
+    if (r.schedule_lag_histogram) h["schedule_lag"] = encode_compressed_base64(*r.schedule_lag_histogram);
+    root["histograms"] = std::move(h);
+  }
   return detail::pretty(root);
 }
 
@@ -607,6 +641,30 @@ LoadTestResult result_from_json(std::string_view text) {
       if (!passed.is_bool()) bad(path_of(where, "passed"), "must be true or false");
       t.passed = passed.get_bool();
       r.thresholds.push_back(std::move(t));
+    }
+  }
+  if (auto* v = root.if_contains("histograms")) {
+    const auto& h = as_object(*v, "histograms");
+    if (auto* x = h.if_contains("response_time")) {
+      const LatencySummary rt = r.response_time();
+      r.response_histogram = histogram_from(*x, "histograms.response_time", &rt);
+    }
+    if (auto* x = h.if_contains("service_time"))
+      r.service_histogram = histogram_from(*x, "histograms.service_time", r.service_time ? &*r.service_time : nullptr);
+    if (auto* x = h.if_contains("schedule_lag")) {
+      auto lag = histogram_from(*x, "histograms.schedule_lag", nullptr);
+      if (r.schedule && !lag->empty()) {  // the exact largest lag is in the schedule block
+        Histogram exact = *lag;
+        Histogram::Moments m = exact.moments();
+        m.max_ns = std::llround(r.schedule->lag_max * 1e9);
+        try {
+          exact.restore_moments(m);
+          lag = std::make_shared<const Histogram>(std::move(exact));
+        } catch (const std::invalid_argument&) {
+          // a hand-edited lag_max: keep the bucket bound
+        }
+      }
+      r.schedule_lag_histogram = std::move(lag);
     }
   }
   return r;

@@ -243,7 +243,7 @@ BOOST_AUTO_TEST_CASE(result_json_layout) {
                                                "errors", "requests_per_second", "avg_response_time",
                                                "min_response_time", "p50_response_time", "p90_response_time",
                                                "p95_response_time", "p99_response_time", "p999_response_time",
-                                               "max_response_time", "status_classes"}),
+                                               "max_response_time", "status_classes", "stddev_response_time"}),
                  boost::test_tools::per_element());
       BOOST_TEST(keys_of(items.at("status_classes").as_object()) ==
                      (std::vector<std::string>{"1xx", "2xx", "3xx", "4xx", "5xx", "none"}),
@@ -252,7 +252,8 @@ BOOST_AUTO_TEST_CASE(result_json_layout) {
       BOOST_TEST(root.at("config").at("users").as_string() == "10");
       if (open) {
         BOOST_TEST(keys_of(root.at("service_time").as_object()) ==
-                       (std::vector<std::string>{"avg", "p50", "p90", "p95", "p99", "p999", "max"}),
+                       (std::vector<std::string>{"avg", "p50", "p90", "p95", "p99", "p999", "max", "min", "stddev",
+                                                 "count"}),
                    boost::test_tools::per_element());
         BOOST_TEST(keys_of(root.at("schedule").as_object()) ==
                        (std::vector<std::string>{"intended", "started", "late", "dropped", "lag_p50", "lag_p99",

@@ -356,7 +356,9 @@ class Recorder {
 
   /** Merges all shards (call after the workers stopped) into `r`: counts, response-time
    *  figures, rates, errors (table, strings, overflow, by category), endpoints (sorted by name)
-   *  and, when the open model recorded any, `service_time` and `schedule` (reset otherwise).
+   *  and, when the open model recorded any, `service_time` and `schedule` (reset otherwise),
+   *  with the histograms behind them: `response_histogram`, each endpoint's `histogram`,
+   *  `service_histogram` and `schedule_lag_histogram` (null when there is no such figure).
    *  Leaves name, timestamp, model, duration, max_active_users, history and config alone. */
   void fill_result(LoadTestResult& r, Duration elapsed) const {
     const double secs = to_seconds(elapsed);
@@ -434,13 +436,21 @@ class Recorder {
       ep.total_requests = ep.successful_requests + ep.failures + ep.errors;
       ep.failed_requests = ep.failures + ep.errors;
       ep.requests_per_second = rate(ep.total_requests);
-      ep.response_time = endpoint_times[name].summary();
+      Histogram& times = endpoint_times[name];
+      ep.response_time = times.summary();
+      ep.histogram = std::make_shared<const Histogram>(std::move(times));
       r.endpoints.push_back(std::move(ep));
     }
 
     r.service_time.reset();
-    if (!service.empty()) r.service_time = service.summary();
+    r.service_histogram.reset();
+    if (!service.empty()) {
+      r.service_time = service.summary();
+      r.service_histogram = std::make_shared<const Histogram>(std::move(service));
+    }
     r.schedule = schedule_stats(c, lag);
+    r.schedule_lag_histogram.reset();
+    if (r.schedule) r.schedule_lag_histogram = std::make_shared<const Histogram>(std::move(lag));
   }
 
  private:

@@ -42,6 +42,9 @@ struct EndpointResult {
   LatencySummary response_time;
   /// Counts by HTTP status class: index 0 = no status, 1 = 1xx ... 5 = 5xx.
   std::array<std::uint64_t, 6> status_classes{};
+  /// Every response time of this endpoint (final results; null in live snapshots). Written to the
+  /// result JSON as `"histogram"` in HdrHistogram's compressed V2 form and read back from it.
+  std::shared_ptr<const Histogram> histogram;
 };
 
 /** Open-model schedule accuracy (empty in the closed model). */
@@ -124,9 +127,17 @@ struct LoadTestResult {
   std::optional<LatencySummary> service_time;             ///< open model: send -> receive
   std::optional<ScheduleStats> schedule;                  ///< open model only
   std::vector<RealTimeMetrics> history;                   ///< the monitor's snapshots
-  /// Every response time of the test (for distributions and `.hgrm` export); null when the result
-  /// was read back from JSON.
+  /// Every response time of the test (for distributions, `.hgrm` export and merging). Shared and
+  /// immutable, so copying a result stays cheap. Written to the result JSON as
+  /// `histograms.response_time` (HdrHistogram compressed V2) and read back from it; null only
+  /// for results of files without histograms.
   std::shared_ptr<const Histogram> response_histogram;
+  /// Open model: every service time (send -> receive); null in the closed model. JSON:
+  /// `histograms.service_time`.
+  std::shared_ptr<const Histogram> service_histogram;
+  /// Open model: every arrival's schedule lag (intended -> actual start); null in the closed
+  /// model. JSON: `histograms.schedule_lag`.
+  std::shared_ptr<const Histogram> schedule_lag_histogram;
   std::map<std::string, std::string> config;              ///< the test's configuration, for reports
 
   /** The whole test's response-time figures as one summary (for tables and thresholds). */

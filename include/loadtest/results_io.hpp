@@ -21,7 +21,12 @@ namespace loadtest {
  *  `error_overflow`, `endpoints`, `config`, and, when the result has them (open model),
  *  `service_time` and `schedule`, and when it has any, `thresholds`: `[{expression, metric,
  *  endpoint (only per-endpoint ones), observed, passed}]` (`observed` is `null` when the figure
- *  did not exist). Times are seconds. Pretty-printed with 2-space indentation.
+ *  did not exist), then `aborted_by` when the test was aborted, and last `histograms`:
+ *  `{"response_time", "service_time" (open model), "schedule_lag" (open model)}`, each the whole
+ *  test's histogram in HdrHistogram's compressed V2 form (base64, starts `HISTFAAA`, values in
+ *  microseconds; see histogram_codec.hpp). Each endpoint also has `stddev_response_time` and its
+ *  `histogram`; `service_time` also has `min`, `stddev` and `count`.
+ *  Times are seconds. Pretty-printed with 2-space indentation.
  *  Strings that are not valid UTF-8 have their bad bytes replaced by U+FFFD; non-finite numbers
  *  are written as `null`.
  */
@@ -41,6 +46,10 @@ std::string history_to_json(const TestInfo& info, const std::vector<RealTimeMetr
 /** Parses a result written by `to_json` (for baselines): the metrics block, errors, endpoints,
  *  thresholds (a `null` observed value reads as NaN) and the other blocks `to_json` writes.
  *
+ *  The histograms (`histograms.*`, `endpoints.*.histogram`) are decoded, with the exact min,
+ *  max, mean and deviation of their summaries put back, so percentiles of the read-back and of
+ *  merged results are those of the original histograms; a corrupt one throws
+ *  `std::invalid_argument` naming it (`'histograms.response_time' is not a valid histogram: ...`).
  *  Only `metrics` with the original eight keys is required, so files of the original framework
  *  parse too (`error_rate` and `success_rate` are then derived from the counts). `null` numbers
  *  read as 0. The history is not part of a result file and stays empty. Throws
