@@ -37,6 +37,10 @@
 #include "loadtest/html_report.hpp"
 #include "loadtest/loadtest.hpp"
 #include "loadtest/pattern_spec.hpp"
+#include "loadtest/exit_code.hpp"
+#if defined(LOADTEST_HAS_MPI)
+#include "loadtest/mpi.hpp"
+#endif
 #include "loadtest/prometheus.hpp"
 
 namespace asio = boost::asio;
@@ -50,6 +54,19 @@ constexpr int exit_ran = 0;
 constexpr int exit_cannot_run = 1;
 constexpr int exit_usage = 2;
 constexpr int exit_failed_checks = 99;
+
+#if defined(LOADTEST_HAS_MPI)
+// Under mpirun: every rank runs segment rank/size; rank 0 prints, judges and writes.
+std::optional<lt::mpi::Environment> mpi_env;
+#endif
+/** True where output belongs: everywhere but on the other ranks of an MPI run. */
+bool prints() {
+#if defined(LOADTEST_HAS_MPI)
+  return !mpi_env || mpi_env->root();
+#else
+  return true;
+#endif
+}
 
 /** A usage error: printed as one line, exit 2. */
 struct UsageError : std::invalid_argument {
@@ -68,6 +85,10 @@ struct Options {
   std::string body;
   std::string name;
   std::string results_dir = "loadtest_results";
+  std::string segment;      // --segment i/N
+  std::string rank_results; // --rank-results DIR (MPI)
+  std::string checkpoint_interval = "10s";
+  unsigned long long seed = 0;
   std::string json;
   int expect = 200;
   bool quiet = false;
@@ -141,8 +162,25 @@ Ran run_test(const Setup& setup, Pattern pattern) {
   HttpTest<Pattern> test(setup.cfg, std::move(pattern), setup.behavior, setup.backoff, make_sinks(setup.o));
   test.request = setup.request;
   test.expect = setup.expect;
-  if (auto* p = test.sink().template get<4>().get(); p && !setup.o.quiet)
+  if (auto* p = test.sink().template get<4>().get(); p && !setup.o.quiet && prints())
     fmt::print("prometheus: {}/metrics (while the test runs)\n", p->url());
+#if defined(LOADTEST_HAS_MPI)
+  if (mpi_env) {
+    mpi_env->check_all(true, {});  // this rank's options are valid; is every rank's?
+    lt::mpi::MpiReducer reducer(*mpi_env);
+    Ran ran{test.run(reducer), {}};
+    ran.result_path = test.sink().template get<1>().result_path();
+    if (!setup.o.rank_results.empty()) {  // every rank's own part, for loadtest-merge
+      const auto& part = reducer.local_result();
+      lt::prepare_results_dir(setup.o.rank_results);
+      lt::write_result_file(std::filesystem::path(setup.o.rank_results) /
+                                fmt::format("loadtest_{}_segment{}of{}.json", lt::sanitize_name(part.name),
+                                            mpi_env->rank(), mpi_env->size()),
+                            lt::to_json(part));
+    }
+    return ran;
+  }
+#endif
   Ran ran{test.run(), {}};
   ran.result_path = test.sink().template get<1>().result_path();
   return ran;
@@ -196,6 +234,17 @@ int run(const Options& o) {
   cfg.name = o.name.empty() ? default_name(std::string(lt::http::to_string(method)), url) : o.name;
   cfg.threads = threads;
   cfg.results_dir = o.results_dir;
+  cfg.seed = o.seed;
+  cfg.checkpoint_interval = duration_option("--checkpoint-interval", o.checkpoint_interval);
+  if (!o.segment.empty()) {
+#if defined(LOADTEST_HAS_MPI)
+    if (mpi_env) throw UsageError("--segment: under mpirun every rank runs segment rank/size; do not give --segment");
+#endif
+    cfg.segment = lt::Segment::parse(o.segment);
+  }
+#if defined(LOADTEST_HAS_MPI)
+  if (mpi_env) cfg = mpi_env->configure(std::move(cfg));
+#endif
   cfg.target = url.scheme + "://" + (url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host) +
                ":" + std::to_string(url.port);
   cfg.http.connect_timeout = timeout;
@@ -327,6 +376,7 @@ int run(const Options& o) {
     throw UsageError(e.what());
   }
   const lt::LoadTestResult& r = ran.result;
+  if (!prints()) return lt::exit_code(r);  // another rank of an MPI run: rank 0 reports
   fmt::print("result: {}\n", ran.result_path.string());
   if (!o.hgrm.empty()) fmt::print("hgrm: {}\n", lt::write_hgrm(o.hgrm, r).string());
   if (!o.html.empty()) fmt::print("html: {}\n", o.html);
@@ -343,9 +393,17 @@ int run(const Options& o) {
   }
   if (!r.aborted_by.empty()) fmt::print(stderr, "loadtest-http: aborted: threshold {} failed\n", r.aborted_by);
   else if (!lt::all_passed(r.thresholds)) fmt::print(stderr, "loadtest-http: thresholds failed\n");
-  return failed ? exit_failed_checks : exit_ran;
+  if (!r.interrupted.empty()) fmt::print(stderr, "loadtest-http: interrupted by {}; the results so far are written\n", r.interrupted);
+  if (lt::result_fallbacks() > 0)
+    fmt::print(stderr, "loadtest-http: the results directory failed; results are in {}\n", lt::fallback_results_dir().string());
+  int code = lt::exit_code(r);
+  if (code == exit_ran && failed) code = exit_failed_checks;  // a baseline regression
+  return code;
 }
 }  // namespace
+
+int run_main(int argc, char** argv, const po::options_description& visible, const po::options_description& all,
+             const po::positional_options_description& positional, Options& o);
 
 int main(int argc, char** argv) {
   Options o;
@@ -364,6 +422,10 @@ int main(int argc, char** argv) {
     ("expect", po::value(&o.expect)->default_value(o.expect), "the status that counts as success")
     ("name,n", po::value(&o.name), "test name (default API_{METHOD}_{path})")
     ("results-dir", po::value(&o.results_dir)->default_value(o.results_dir), "where result files go (created 0700)")
+    ("checkpoint-interval", po::value(&o.checkpoint_interval)->default_value(o.checkpoint_interval), "write the result so far to the results directory this often (0: never)")
+    ("rank-results", po::value(&o.rank_results), "under mpirun: every rank also writes its own part's result JSON into DIR")
+    ("segment", po::value(&o.segment), "run part i of N of the test (0-based, e.g. 0/4); join the result files with loadtest-merge")
+    ("seed", po::value(&o.seed)->default_value(o.seed), "random seed for reproducible runs (0: random; segments default to one from the name)")
     ("json", po::value(&o.json), "also write the result JSON to this file")
     ("quiet,q", po::bool_switch(&o.quiet), "no live status line (the summary is still printed)")
     ("insecure,k", po::bool_switch(&o.insecure), "HTTPS: do not verify the server certificate")
@@ -393,6 +455,38 @@ int main(int argc, char** argv) {
   po::positional_options_description positional;
   positional.add("url", 1);
 
+#if defined(LOADTEST_HAS_MPI)
+  if (lt::mpi::launched()) mpi_env.emplace(argc, argv);
+#endif
+  const int code = run_main(argc, argv, visible, all, positional, o);
+#if defined(LOADTEST_HAS_MPI)
+  if (mpi_env) {
+    const int agreed = mpi_env->agree_exit_code(code);
+    mpi_env.reset();
+    return agreed;
+  }
+#endif
+  return code;
+}
+
+int run_main(int argc, char** argv, const po::options_description& visible, const po::options_description& all,
+             const po::positional_options_description& positional, Options& o) {
+  // A usage error on one rank of an MPI run is every rank's: the ranks that got this far wait
+  // for it in check_all, and only rank 0 prints the message.
+  auto usage = [&](const std::string& message) {
+#if defined(LOADTEST_HAS_MPI)
+    if (mpi_env) {
+      try {
+        mpi_env->check_all(false, message);
+      } catch (const lt::mpi::CollectiveError& e) {
+        if (mpi_env->root()) fmt::print(stderr, "loadtest-http: {}\n", e.what());
+      }
+      return exit_usage;
+    }
+#endif
+    fmt::print(stderr, "loadtest-http: {}\n", message);
+    return exit_usage;
+  };
   try {
     po::variables_map vm;
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
@@ -409,11 +503,14 @@ int main(int argc, char** argv) {
     if (o.url.empty()) throw UsageError("missing URL (usage: loadtest-http [options] URL; see --help)");
     return run(o);
   } catch (const po::error& e) {
-    fmt::print(stderr, "loadtest-http: {}\n", e.what());
-    return exit_usage;
+    return usage(e.what());
   } catch (const UsageError& e) {
-    fmt::print(stderr, "loadtest-http: {}\n", e.what());
+    return usage(e.what());
+#if defined(LOADTEST_HAS_MPI)
+  } catch (const lt::mpi::CollectiveError& e) {  // raised on every rank together
+    if (prints()) fmt::print(stderr, "loadtest-http: {}\n", e.what());
     return exit_usage;
+#endif
   } catch (const std::exception& e) {
     fmt::print(stderr, "loadtest-http: cannot run: {}\n", e.what());
     return exit_cannot_run;

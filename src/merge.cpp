@@ -19,13 +19,6 @@ namespace loadtest {
 
 namespace {
 
-// Parses a non-negative decimal integer that is all of `s`.
-bool parse_size(std::string_view s, std::size_t& out) {
-  if (s.empty()) return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc{} && end == s.data() + s.size();
-}
-
 std::string source_of(const MergeOptions& o, std::size_t i) {
   return i < o.sources.size() && !o.sources[i].empty() ? o.sources[i] : fmt::format("result #{}", i + 1);
 }
@@ -57,16 +50,10 @@ std::shared_ptr<const Histogram> share(std::unique_ptr<Histogram>& h) {
 
 }  // namespace
 
-SegmentId segment_of(const LoadTestResult& r) {
+Segment segment_of(const LoadTestResult& r) {
   auto it = r.config.find("segment");
   if (it == r.config.end()) return {};
-  const std::string& text = it->second;
-  const auto slash = text.find('/');
-  SegmentId id;
-  if (slash == std::string::npos || !parse_size(std::string_view(text).substr(0, slash), id.index) ||
-      !parse_size(std::string_view(text).substr(slash + 1), id.count) || id.count == 0 || id.index >= id.count)
-    throw std::invalid_argument("segment '" + text + "' is not i/N with 0 <= i < N (e.g. 0/4)");
-  return id;
+  return Segment::parse(it->second);
 }
 
 LoadTestResult merge_results(const std::vector<LoadTestResult>& results) { return merge_results(results, MergeOptions{}); }
@@ -76,12 +63,12 @@ LoadTestResult merge_results(const std::vector<LoadTestResult>& results, const M
 
   // ---- Can they be merged? ------------------------------------------------------------------
   const LoadTestResult& first = results.front();
-  std::vector<SegmentId> segments;
+  std::vector<Segment> segments;
   std::map<std::size_t, std::size_t> owner;  // segment index -> input
   for (std::size_t i = 0; i < results.size(); ++i) {
     const LoadTestResult& r = results[i];
     const std::string src = source_of(options, i);
-    SegmentId id;
+    Segment id;
     try {
       id = segment_of(r);
     } catch (const std::invalid_argument& e) {

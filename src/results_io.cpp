@@ -3,9 +3,12 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
+#include <cstdlib>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -495,6 +498,9 @@ std::string to_json(const LoadTestResult& r) {
     if (r.schedule_lag_histogram) h["schedule_lag"] = encode_compressed_base64(*r.schedule_lag_histogram);
     root["histograms"] = std::move(h);
   }
+  if (!r.interrupted.empty()) root["interrupted"] = jsv(r.interrupted);
+  if (r.incomplete) root["incomplete"] = true;
+  if (r.checkpoint) root["checkpoint"] = true;
   return detail::pretty(root);
 }
 
@@ -544,7 +550,10 @@ LoadTestResult result_from_json(std::string_view text) {
   opt_string(root, "", "name", r.name);
   opt_string(root, "", "timestamp", r.timestamp);
   opt_string(root, "", "aborted_by", r.aborted_by);
+  opt_string(root, "", "interrupted", r.interrupted);
   opt_string(root, "", "model", r.model);
+  if (auto* v = root.if_contains("incomplete"); v && v->is_bool()) r.incomplete = v->as_bool();
+  if (auto* v = root.if_contains("checkpoint"); v && v->is_bool()) r.checkpoint = v->as_bool();
 
   const auto& m = as_object(need(root, "", "metrics"), "metrics");
   r.total_requests = as_u64(need(m, "metrics", "total_requests"), "metrics.total_requests");
@@ -692,12 +701,48 @@ void prepare_results_dir(const std::filesystem::path& dir) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) detail::not_writable(dir, detail::errno_text(errno));
   if (!S_ISDIR(st.st_mode)) detail::not_writable(dir, "not a directory");
+  // A full disk passes the probe below (a 0-byte file) and would fail only at the end.
+  struct statvfs vs {};
+  if (::statvfs(dir.c_str(), &vs) == 0) {
+    const auto free_bytes = static_cast<unsigned long long>(vs.f_bavail) * vs.f_frsize;
+    if (free_bytes < min_free_bytes)
+      detail::not_writable(dir, fmt::format("the file system is full ({} bytes free, at least {} needed)", free_bytes,
+                                            min_free_bytes));
+  }
   // Really try: permissions bits do not tell the whole story (read-only mounts, ACLs, root).
   std::string probe = (dir / ".loadtest_probe_XXXXXX").string();
   int fd = ::mkostemp(probe.data(), O_CLOEXEC);
   if (fd < 0) detail::not_writable(dir, detail::errno_text(errno));
   ::close(fd);
   ::unlink(probe.c_str());
+}
+
+namespace {
+std::atomic<std::size_t> fallbacks{0};
+}
+
+std::size_t result_fallbacks() noexcept { return fallbacks.load(); }
+
+std::filesystem::path fallback_results_dir() {
+  const char* tmp = std::getenv("TMPDIR");
+  return std::filesystem::path(tmp && *tmp ? tmp : "/tmp") / "loadtest_fallback";
+}
+
+std::filesystem::path write_result_file(const std::filesystem::path& path, std::string_view content, bool overwrite) {
+  try {
+    return write_file_atomic(path, content, overwrite);
+  } catch (const std::exception& first) {
+    const std::filesystem::path dir = fallback_results_dir();
+    try {
+      prepare_results_dir(dir);
+      auto written = write_file_atomic(dir / path.filename(), content, false);
+      ++fallbacks;
+      fmt::print(stderr, "loadtest: {}; wrote {} instead\n", first.what(), written.string());
+      return written;
+    } catch (const std::exception& second) {
+      throw std::runtime_error(std::string(first.what()) + "; the fallback directory failed too: " + second.what());
+    }
+  }
 }
 
 std::filesystem::path write_file_atomic(const std::filesystem::path& path, std::string_view content, bool overwrite) {

@@ -408,7 +408,7 @@ using NoLoginFlow = Sequence<Step<&WebShopTasks::cart, "cart">, Step<&WebShopTas
 
 // The behaviours model the concept for the engine's real User, not only for behavior.hpp's probe.
 template <class B>
-using EngineUser = User<LoadTest<WebShop<B>, ConstantUsers, B, NoBackoff, RecordingSink>>;
+using EngineUser = UserRunner<LoadTest<WebShop<B>, ConstantUsers, B, NoBackoff, RecordingSink>>;
 static_assert(UserBehavior<WebTasks, WebShop<WebTasks>, EngineUser<WebTasks>>);
 static_assert(UserBehavior<WebFlow, WebShop<WebFlow>, EngineUser<WebFlow>>);
 using WebMix = OneOf<Weighted<WebFlow, 1>, Weighted<WebTasks, 3>>;

@@ -23,6 +23,7 @@
 #include <variant>
 #include <vector>
 
+#include "loadtest/detail/hooks.hpp"
 #include "loadtest/time.hpp"
 
 namespace loadtest {
@@ -47,12 +48,32 @@ concept BackoffPolicy = std::copy_constructible<B> && requires(B& b, unsigned at
   b.reset();
 };
 
-namespace detail {
+/** The optional hooks of a BackoffPolicy, as concepts. A policy that declares a member of a
+ *  hook's name must model the hook's concept: `check_backoff_hooks<B>()` (run by the engine)
+ *  turns a wrong signature into a compile error that names the hook. */
 template <class B>
-void validate_backoff(const B& b) {
-  if constexpr (requires { b.validate(); }) b.validate();
+concept SeedableBackoff = requires(B& b, std::uint64_t s) { b.seed(s); };
+template <class B>
+concept CappedBackoff = requires(const B& b) { { b.cap() } -> std::convertible_to<Duration>; };
+template <class B>
+concept RetryingBackoff = requires(const B& b) { { b.max_attempts() } -> std::convertible_to<unsigned>; };
+template <class B>
+concept CircuitBackoff = requires(const B& b) { { b.open() } -> std::convertible_to<bool>; };
+
+/** Compile-time check of `B`'s optional hooks (see above); true when they are all well formed. */
+template <class B>
+consteval bool check_backoff_hooks() {
+  static_assert(!requires { &B::seed; } || SeedableBackoff<B>,
+                "BackoffPolicy hook 'seed' must be callable as `b.seed(std::uint64_t)`");
+  static_assert(!requires { &B::cap; } || CappedBackoff<B>,
+                "BackoffPolicy hook 'cap' must be callable as `Duration cap() const`");
+  static_assert(!requires { &B::max_attempts; } || RetryingBackoff<B>,
+                "BackoffPolicy hook 'max_attempts' must be callable as `unsigned max_attempts() const`");
+  static_assert(!requires { &B::open; } || CircuitBackoff<B>,
+                "BackoffPolicy hook 'open' must be callable as `bool open() const`");
+  return true;
 }
-}  // namespace detail
+
 
 /** Never pause. */
 struct NoBackoff {
@@ -229,7 +250,7 @@ struct Retry {
   Duration cap() const requires requires(const Backoff& b) { b.cap(); } { return backoff.cap(); }
   bool open() const noexcept requires requires(const Backoff& b) { b.open(); } { return backoff.open(); }
   /** Validates the inner policy. */
-  void validate() const { detail::validate_backoff(backoff); }
+  void validate() const { detail::validate_if_possible(backoff); }
 };
 static_assert(BackoffPolicy<Retry<ExponentialBackoff, 3>>);
 
@@ -290,7 +311,7 @@ struct CircuitBreaker {
     if (open_interval < 0ns)
       throw std::invalid_argument("CircuitBreaker: open interval (" + format_duration(open_interval) +
                                   ") must not be negative");
-    detail::validate_backoff(backoff);
+    detail::validate_if_possible(backoff);
   }
 
  private:
@@ -364,7 +385,7 @@ class AnyBackoff {
   }
   /** Validates the held policy. */
   void validate() const {
-    std::visit([](const auto& p) { detail::validate_backoff(p); }, policy_);
+    std::visit([](const auto& p) { detail::validate_if_possible(p); }, policy_);
   }
   /** A readable form for results, e.g. "exponential 100.0ms..30.00s, full jitter; 2 retries". */
   std::string describe() const;

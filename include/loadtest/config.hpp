@@ -5,11 +5,13 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "loadtest/http.hpp"
 #include "loadtest/threshold.hpp"
 #include "loadtest/outcome.hpp"
+#include "loadtest/segment.hpp"
 #include "loadtest/time.hpp"
 
 namespace loadtest {
@@ -52,7 +54,15 @@ struct Config {
   /// Outcomes with one of these HTTP statuses trigger backoff too, e.g. {429, 503}; their
   /// `Retry-After` is honoured up to the backoff's cap.
   std::vector<int> backoff_statuses;
-  bool handle_signals = true;                   ///< SIGINT/SIGTERM end the test early, results kept
+  /// SIGINT, SIGTERM and SIGHUP end the test early, results kept and marked
+  /// (`LoadTestResult::interrupted`); a second SIGINT ends the grace period at once.
+  bool handle_signals = true;
+  /// Every this long, the result so far is written atomically to `results_dir` as
+  /// `checkpoint_{name}_{stamp}.json` (removed when the test ends normally), so that even a
+  /// `kill -9` loses at most this much. 0: no checkpoints. At least 1 s otherwise.
+  Duration checkpoint_interval = 10s;
+  /// The part of the test this process runs (scale-out; see Segment). The whole test by default.
+  Segment segment;
   OpenModel open;                               ///< user pool and queue of the open model
   std::map<std::string, std::string> labels;    ///< extra key/values copied into the result's config
   /// Pass/fail criteria (threshold.hpp), evaluated on the result into LoadTestResult::thresholds.
@@ -78,6 +88,10 @@ struct Config {
     if (open.max_users == 0) throw std::invalid_argument("config: open-model max users must be at least 1");
     if (open.spin < Duration{0} || open.spin > std::chrono::milliseconds(10))
       throw std::invalid_argument("config: open-model spin must be between 0 and 10ms");
+    if (checkpoint_interval != Duration{0} && checkpoint_interval < 1s)
+      throw std::invalid_argument("config: checkpoint interval must be 0 (off) or at least 1s, got " +
+                                  format_duration(checkpoint_interval));
+    segment.validate();
   }
 };
 

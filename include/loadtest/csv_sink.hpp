@@ -153,9 +153,9 @@ class CsvSink {
         if (!first_error) first_error = std::current_exception();
       }
     };
-    attempt([&] { stats_path_ = write_file_atomic(prefix_ + "_stats.csv", stats_csv(r), overwrite); });
+    attempt([&] { stats_path_ = write_result_file(prefix_ + "_stats.csv", stats_csv(r), overwrite); });
     attempt([&] {
-      history_path_ = write_file_atomic(prefix_ + "_stats_history.csv",
+      history_path_ = write_result_file(prefix_ + "_stats_history.csv",
                                         history_csv(r.history.empty() ? history_.entries() : r.history), overwrite);
     });
     if (first_error) std::rethrow_exception(first_error);

@@ -35,6 +35,8 @@
 #include <utility>
 #include <vector>
 
+#include "loadtest/segment.hpp"
+
 namespace loadtest {
 
 /** Which record a feeder hands out next (see the top of feeder.hpp). */
@@ -246,9 +248,12 @@ class Feeder {
     return Feeder(parse_csv(text, source), strategy, std::move(source));
   }
 
-  /** The next record for the user `user_id`, whose generator is `rng` (used by `random` only).
+  /** The next record for the user `user_id` (its index in the whole test), whose generator is
+   *  `rng` (used by `random` only), in the part `segment` of a scaled-out test. `unique` rows
+   *  follow the global user index; `queue` rows are partitioned like the users (this part takes
+   *  rows r with r mod N == i), so no row is used twice across parts.
    *  Throws FeederExhausted when a `unique` or `queue` feeder has no record for it. */
-  Record next(std::size_t user_id, std::mt19937_64& rng) {
+  Record next(std::size_t user_id, std::mt19937_64& rng, Segment segment) {
     const std::size_t rows = table_->rows.size();
     switch (strategy_) {
       case FeedStrategy::circular:
@@ -262,12 +267,14 @@ class Feeder {
                                 " users at once)");
         return Record(*table_, user_id);
       case FeedStrategy::queue: {
+        const std::size_t mine = segment.share(rows);  // this part's rows
         auto k = next_->fetch_add(1, std::memory_order_relaxed);
-        if (k >= rows) {
-          next_->store(rows, std::memory_order_relaxed);  // no wrap-around, however often it is asked
-          throw FeederExhausted("feeder '" + name_ + "': all " + std::to_string(rows) + " records used (strategy queue)");
+        if (k >= mine) {
+          next_->store(mine, std::memory_order_relaxed);  // no wrap-around, however often it is asked
+          throw FeederExhausted("feeder '" + name_ + "': all " + std::to_string(rows) + " records used (strategy queue" +
+                                (segment.whole() ? std::string(")") : ", segment " + segment.to_string() + ")"));
         }
-        return Record(*table_, static_cast<std::size_t>(k));
+        return Record(*table_, segment.global(static_cast<std::size_t>(k)));
       }
     }
     return Record(*table_, 0);
@@ -280,8 +287,10 @@ class Feeder {
       { u.rng() } -> std::convertible_to<std::mt19937_64&>;
     }
   Record next(User& user) {
-    return next(user.id(), user.rng());
+    return next(user.id(), user.rng(), Segment{});
   }
+  /** The next record for the user `user_id` of a whole (unsegmented) test. */
+  Record next(std::size_t user_id, std::mt19937_64& rng) { return next(user_id, rng, Segment{}); }
 
   /** The row-th record (from 0). Throws std::out_of_range. */
   Record at(std::size_t row) const {

@@ -220,7 +220,7 @@ inline std::filesystem::path write_hgrm(const std::filesystem::path& path, const
     throw std::invalid_argument(fmt::format("hgrm: the result of '{}' has no response-time histogram (a result read "
                                             "back from JSON has none)",
                                             r.name));
-  return write_file_atomic(path, to_hgrm(*r.response_histogram), /*overwrite=*/true);
+  return write_result_file(path, to_hgrm(*r.response_histogram), /*overwrite=*/true);
 }
 
 }  // namespace loadtest

@@ -6,9 +6,11 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "loadtest/result.hpp"
@@ -220,6 +222,87 @@ class Histogram {
   /** Bytes this histogram occupies (fixed at construction). */
   std::size_t memory_bytes() const noexcept { return sizeof(*this) + counts_.capacity() * sizeof(std::uint64_t); }
   /** The lowest trackable value, microseconds. */
+  /** Appends this histogram's exact state to `out`: count, saturated count, min, max, the
+   *  moments and the non-zero buckets as (gap, count) LEB128 pairs. The compact form that
+   *  scale-out reductions send every interval; `add_encoded` reads it. */
+  void append_encoded(std::string& out) const {
+    auto put = [&](std::uint64_t v) {
+      do {
+        unsigned char b = v & 0x7f;
+        v >>= 7;
+        out.push_back(static_cast<char>(v ? (b | 0x80) : b));
+      } while (v);
+    };
+    auto put_f = [&](double d) {
+      std::uint64_t bits;
+      std::memcpy(&bits, &d, sizeof bits);
+      put(bits);
+    };
+    put(total_);
+    if (total_ == 0) return;
+    put(saturated_);
+    put(static_cast<std::uint64_t>(min_ns_));
+    put(static_cast<std::uint64_t>(max_ns_));
+    put_f(sum_us_);
+    put_f(sum_sq_us_);
+    std::size_t nonzero = 0;
+    for (auto c : counts_) nonzero += c != 0;
+    put(nonzero);
+    std::size_t last = 0;
+    for (std::size_t i = 0; i < counts_.size(); ++i)
+      if (counts_[i]) {
+        put(i - last);
+        put(counts_[i]);
+        last = i;
+      }
+  }
+
+  /** Adds a histogram written by `append_encoded` (same layout) from the front of `in` and
+   *  removes it from `in`. Throws `std::invalid_argument` on a truncated or inconsistent input. */
+  void add_encoded(std::string_view& in) {
+    auto bad = [] { return std::invalid_argument("histogram: corrupt encoded histogram"); };
+    auto get = [&]() -> std::uint64_t {
+      std::uint64_t v = 0;
+      for (int shift = 0; shift < 64; shift += 7) {
+        if (in.empty()) throw bad();
+        auto b = static_cast<unsigned char>(in.front());
+        in.remove_prefix(1);
+        v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+        if (!(b & 0x80)) return v;
+      }
+      throw bad();
+    };
+    auto get_f = [&] {
+      std::uint64_t bits = get();
+      double d;
+      std::memcpy(&d, &bits, sizeof d);
+      return d;
+    };
+    const std::uint64_t total = get();
+    if (total == 0) return;
+    const std::uint64_t saturated = get();
+    const auto mn = static_cast<std::int64_t>(get()), mx = static_cast<std::int64_t>(get());
+    const double sum = get_f(), sum_sq = get_f();
+    const std::uint64_t nonzero = get();
+    if (nonzero > counts_.size() || mn < 0 || mx < mn) throw bad();
+    std::uint64_t seen = 0;
+    std::size_t i = 0;
+    for (std::uint64_t k = 0; k < nonzero; ++k) {
+      i += static_cast<std::size_t>(get());
+      const std::uint64_t c = get();
+      if (i >= counts_.size() || c == 0 || c > total - seen) throw bad();
+      counts_[i] += c;
+      seen += c;
+    }
+    if (seen != total) throw bad();
+    total_ += total;
+    saturated_ += saturated;
+    sum_us_ += sum;
+    sum_sq_us_ += sum_sq;
+    min_ns_ = std::min(min_ns_, mn);
+    max_ns_ = std::max(max_ns_, mx);
+  }
+
   std::int64_t lowest_trackable_us() const noexcept { return lowest_us_; }
   /** The highest trackable value, microseconds. */
   std::int64_t highest_trackable_us() const noexcept { return highest_us_; }

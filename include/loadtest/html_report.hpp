@@ -102,11 +102,11 @@ class HtmlReportSink {
       html = render_html_report(r);
     }
     if (!options_.path.empty()) {
-      report_path_ = write_file_atomic(options_.path, html, /*overwrite=*/true);
+      report_path_ = write_result_file(options_.path, html, /*overwrite=*/true);
     } else {
       const std::string stamp = info_.file_stamp.empty() ? file_stamp_utc(WallClock::now()) : info_.file_stamp;
       const std::string name = sanitize_name(info_.name.empty() ? r.name : info_.name);
-      report_path_ = write_file_atomic(target_dir() / fmt::format("report_{}_{}.html", name, stamp), html);
+      report_path_ = write_result_file(target_dir() / fmt::format("report_{}_{}.html", name, stamp), html);
     }
   }
 

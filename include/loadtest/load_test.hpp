@@ -1,298 +1,108 @@
 // loadtest: the engine, `LoadTest<Derived, Pattern, Behavior, Backoff, Sink>`.
 //
 // Threads: the thread calling run() drives a control io_context (the scheduler that follows the
-// pattern, the monitor, signal handling); `Config::threads` worker threads each run an io_context
-// with their share of the users and own one recorder shard. A user is a coroutine on its worker;
-// everything it records goes into its worker's shard, so the per-request path takes no lock and
-// makes no virtual call. The monitor collects interval data by posting onto each worker in turn.
+// pattern, the monitor, checkpoints, signal handling); `Config::threads` worker threads each run
+// an io_context with their share of the users and own one recorder shard. A user is a coroutine
+// on its worker; everything it records goes into its worker's shard, so the per-request path takes
+// no lock and makes no virtual call.
+//
+// The parts (a newcomer's map):
+//   user_runner.hpp              one user: execute, record, back off, sleep (what behaviours call)
+//   detail/run_state.hpp         the state of one run; cancellation signals and the join count
+//   detail/closed_scheduler.hpp  closed model: follows users_at(t)
+//   detail/open_scheduler.hpp    open model: arrivals, the user pool, queue and drops
+//   monitor.hpp, src/monitor.cpp intervals, snapshots, history, live thresholds
+//   reducer.hpp                  the seam where other processes' data joins (mpi.hpp plugs in)
+// This file holds only the orchestration: validate, start, run, stop once, assemble the result.
+//
+// Lifetimes: the worker io_contexts belong to the test object and live as long as it does.
+// Objects a test makes on the engine's executors (an http::Client kept per user, a timer) may be
+// destroyed at any time before the test object, also after run() returned; they must not be used
+// for I/O after run() returned (the contexts no longer run).
 #pragma once
 
+#if !defined(__cplusplus) || __cplusplus < 202002L
+#error "loadtest requires C++20 (-std=c++20)"
+#endif
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/core/demangle.hpp>
+
+#include <fmt/format.h>
 
 #include <atomic>
 #include <csignal>
-#include <deque>
 #include <exception>
+#include <filesystem>
 #include <memory>
-#include <optional>
 #include <random>
 #include <thread>
 #include <type_traits>
-#include <typeinfo>
 #include <vector>
 
 #include "loadtest/backoff.hpp"
 #include "loadtest/behavior.hpp"
 #include "loadtest/config.hpp"
-#include "loadtest/detail/bounded_history.hpp"
+#include "loadtest/detail/closed_scheduler.hpp"
+#include "loadtest/detail/hooks.hpp"
+#include "loadtest/detail/open_scheduler.hpp"
 #include "loadtest/detail/process_stats.hpp"
+#include "loadtest/detail/run_state.hpp"
 #include "loadtest/metrics.hpp"
+#include "loadtest/monitor.hpp"
 #include "loadtest/pattern.hpp"
 #include "loadtest/rate.hpp"
+#include "loadtest/reducer.hpp"
 #include "loadtest/result.hpp"
+#include "loadtest/results_io.hpp"
 #include "loadtest/session.hpp"
 #include "loadtest/sink.hpp"
+#include "loadtest/user_runner.hpp"
 
 namespace loadtest {
 
 namespace detail {
 
-namespace asio = boost::asio;
-inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-enum class SlotState : std::uint8_t { idle, running, stopping };
-
-/** The engine's handle on one user: shared between the control thread and the user's worker. */
-struct UserSlot {
-  UserSlot(std::size_t i, unsigned w) : id(i), worker(w) {}
-  const std::size_t id;
-  const unsigned worker;
-  std::atomic<SlotState> state{SlotState::idle};
-  std::atomic<bool> in_action{false};
-  asio::steady_timer* timer = nullptr;  // the user's sleep timer; touched on the worker only
-  // Open model, worker only: the arrival handed to this idle user.
-  Clock::time_point arrival{};
-  bool has_arrival = false;
-};
-
-/** Open model: one worker's users and arrivals. Touched on its worker only, but for `busy`. */
-struct OpenPool {
-  std::deque<UserSlot> slots;                 // this worker's users; elements never move
-  std::vector<UserSlot*> idle;                // users waiting for an arrival
-  std::deque<Clock::time_point> queue;        // arrivals waiting for a user
-  std::size_t max_users = 0, queue_limit = 0; // this worker's share
-  bool done = false;                          // no more arrivals will come
-  asio::steady_timer* scheduler_timer = nullptr;
-  std::atomic<std::size_t> busy{0};           // users running an iteration (read by the monitor)
-};
-
-inline std::uint64_t splitmix64(std::uint64_t x) noexcept {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-template <class T>
-std::string describe(const T& policy) {
-  if constexpr (requires { policy.describe(); }) return std::string(policy.describe());
-  else return boost::core::demangle(typeid(T).name());
-}
-
-/** The state of one run, shared by the control thread and the workers. */
-struct RunState {
-  RunState(unsigned threads, Clock::time_point s) : recorder(threads), start(s) {
-    for (unsigned i = 0; i < threads; ++i) workers.push_back(std::make_unique<asio::io_context>(1));
+/** The name of a signal the engine handles ("SIGINT"); empty for 0. */
+inline std::string signal_name(int signo) {
+  switch (signo) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    case 0: return {};
+    default: return "signal " + std::to_string(signo);
   }
-  Recorder recorder;
-  std::deque<UserSlot> slots;  // closed model; grows on the control thread only; elements never move
-  std::vector<std::unique_ptr<OpenPool>> pools;  // open model, one per worker
-  std::atomic<std::size_t> busy_max{0};          // open model: most users busy at once
-  std::atomic<bool> ending{false};
-  std::atomic<std::uint64_t> retries{0};       // attempts re-run by a Retry backoff, since the start
-  std::atomic<std::int64_t> open_circuits{0};  // users whose circuit breaker is open or half-open
-  const Clock::time_point start;
-  // Declared last, destroyed first: the users' coroutine frames point into the slots and shards.
-  std::vector<std::unique_ptr<asio::io_context>> workers;
-};
+}
 
-template <class T>
-struct UserDataOf {
-  using type = NoUserData;
-};
-template <class T>
-  requires requires { typename T::UserData; }
-struct UserDataOf<T> {
-  using type = typename T::UserData;
-};
+/** A deterministic seed for a segmented test without Config::seed: every part must walk the same
+ *  schedule and give user k the same seed, so it comes from the test's name (FNV-1a). */
+inline std::uint64_t segment_seed(std::string_view name) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : name) h = (h ^ c) * 0x100000001b3ULL;
+  return h | 1;
+}
 
-template <class T>
-struct AwaitableValue;
-template <class T, class E>
-struct AwaitableValue<asio::awaitable<T, E>> {
-  using type = T;
-};
+template <class P>
+constexpr bool check_pattern() {
+  if constexpr (requires(P& p, Duration t) { p.users_at(t); } && !requires(const P& p, Duration t) { p.users_at(t); })
+    static_assert(sizeof(P) == 0, "Pattern: users_at(Duration) must be a const member function");
+  if constexpr (requires(P& p, Duration t) { p.rate_at(t); } && !requires(const P& p, Duration t) { p.rate_at(t); })
+    static_assert(sizeof(P) == 0, "Pattern: rate_at(Duration) must be a const member function");
+  if constexpr (requires(P& p) { p.duration(); } && !requires(const P& p) { p.duration(); })
+    static_assert(sizeof(P) == 0, "Pattern: duration() must be a const member function");
+  if constexpr (requires(P& p) { p.max_users(); } && !requires(const P& p) { p.max_users(); })
+    static_assert(sizeof(P) == 0, "Pattern: max_users() must be a const member function");
+  return true;
+}
 
 }  // namespace detail
-
-/** The engine's per-user runner: what a UserBehavior drives (see behavior.hpp for the contract). */
-template <class Engine>
-class User {
- public:
-  using Test = typename Engine::derived_type;
-  using SessionType = Session<typename detail::UserDataOf<Test>::type>;
-
-  User(Engine& engine, detail::RunState& rs, detail::UserSlot& slot, boost::asio::any_io_executor ex,
-       std::uint64_t seed)
-      : engine_(engine),
-        rs_(rs),
-        slot_(slot),
-        shard_(rs.recorder.shard(slot.worker)),
-        session_(slot.id, ex, engine.config(), rs.start, seed),
-        behavior_(engine.behavior()),
-        backoff_(engine.backoff()),
-        timer_(ex) {
-    slot_.timer = &timer_;
-    if constexpr (requires { backoff_.seed(seed); }) backoff_.seed(detail::splitmix64(seed));
-  }
-  ~User() {
-    if (slot_.timer == &timer_) slot_.timer = nullptr;
-    if (circuit_open_) rs_.open_circuits.fetch_sub(1, std::memory_order_relaxed);
-  }
-  User(const User&) = delete;
-  User& operator=(const User&) = delete;
-
-  /** Runs one action: times it, records it, backs off if its outcome says so.
-   *
-   *  With a backoff that has `max_attempts()` (Retry, AnyBackoff::with_retries), an outcome that
-   *  triggers backoff re-runs the action (calling `make()` again) after the pause, up to that many
-   *  attempts: earlier attempts are counted in `RunState::retries` (RealTimeMetrics::retries,
-   *  LoadTestResult::retries), only the final one is recorded and returned. */
-  template <class MakeAwaitable>
-  boost::asio::awaitable<Outcome> execute(std::string_view name, MakeAwaitable&& make) {
-    unsigned attempts = 1;
-    if constexpr (requires { backoff_.max_attempts(); })
-      attempts = std::max(1u, static_cast<unsigned>(backoff_.max_attempts()));
-    for (unsigned n = 1;; ++n) {
-      Outcome o;
-      std::string exception_text;
-      slot_.in_action.store(true, std::memory_order_relaxed);
-      auto t0 = Clock::now();
-      try {
-        auto aw = make();
-        using R = typename detail::AwaitableValue<decltype(aw)>::type;
-        if constexpr (std::is_same_v<R, bool>) o = Outcome::from_bool(co_await std::move(aw));
-        else o = co_await std::move(aw);
-      } catch (const std::exception& e) {
-        exception_text = e.what();
-        if (exception_text.empty()) exception_text = "exception";
-      } catch (...) {
-        exception_text = "unknown exception";
-      }
-      auto t1 = Clock::now();
-      slot_.in_action.store(false, std::memory_order_relaxed);
-      if (!exception_text.empty()) o = Outcome::error(ErrorCategory::exception, std::move(exception_text));
-      if (n < attempts && !stopping() && triggers_backoff(engine_.config(), o)) {
-        co_await back_off(o);
-        if (!stopping()) {
-          rs_.retries.fetch_add(1, std::memory_order_relaxed);  // this attempt is not the final one
-          continue;
-        }
-        record(name, o, t0, t1);  // asked to leave during the pause: this attempt is the final one
-        co_return o;
-      }
-      co_await finish(name, o, t0, t1);
-      co_return o;
-    }
-  }
-
-  /** Records an outcome that ran from `t0` to `t1` and applies backoff (used by execute and by
-   *  behaviours that time things themselves). In the open model the first action of an arrival
-   *  is measured from the arrival's intended start (response time) and from `t0` (service time). */
-  boost::asio::awaitable<void> finish(std::string_view name, const Outcome& o, Clock::time_point t0,
-                                      Clock::time_point t1) {
-    record(name, o, t0, t1);
-    co_await back_off(o);
-  }
-
-  /** Open model: an arrival intended for `intended` starts now; records the schedule lag. */
-  void begin_arrival(Clock::time_point intended) {
-    intended_ = intended;
-    shard_.record_schedule_lag(Clock::now() - intended);
-  }
-
-  /** Pauses; returns early when the test ends or this user is asked to leave. */
-  boost::asio::awaitable<void> sleep(Duration d) {
-    if (d <= 0ns || stopping()) co_return;
-    timer_.expires_after(d);
-    auto [ec] = co_await timer_.async_wait(detail::use_tuple);
-    (void)ec;
-  }
-
-  SessionType& session() noexcept { return session_; }
-  std::mt19937_64& rng() noexcept { return session_.rng(); }
-  bool stopping() const noexcept {
-    return rs_.ending.load(std::memory_order_relaxed) ||
-           slot_.state.load(std::memory_order_relaxed) != detail::SlotState::running;
-  }
-  typename Engine::behavior_type& behavior() noexcept { return behavior_; }
-  typename Engine::backoff_type& backoff() noexcept { return backoff_; }
-  /** Consecutive outcomes that triggered backoff so far. */
-  unsigned backoff_attempt() const noexcept { return attempt_; }
-  /** True while this user's circuit breaker is open or half-open (always false without one). */
-  bool circuit_open() const noexcept { return circuit_open_; }
-
- private:
-  void record(std::string_view name, const Outcome& o, Clock::time_point t0, Clock::time_point t1) {
-    std::string_view endpoint = o.name.empty() ? name : o.name;
-    Duration service = t1 - t0;
-    Duration response = service;
-    if (intended_) {
-      response = t1 - *intended_;
-      intended_.reset();
-      shard_.record(endpoint, o, response, service);
-    } else {
-      shard_.record(endpoint, o, service);
-    }
-    if constexpr (SampleSink<typename Engine::sink_type>)
-      engine_.sink().on_sample(Sample{endpoint, o, response, service, slot_.id});
-  }
-
-  // A triggering outcome (Config::backoff_on, Config::backoff_statuses) pauses the user for
-  // backoff_.delay(streak), lengthened by a Retry-After up to the cap; any other outcome ends the
-  // streak and resets the policy.
-  boost::asio::awaitable<void> back_off(const Outcome& o) {
-    if (!triggers_backoff(engine_.config(), o)) {
-      if (attempt_ != 0) {
-        attempt_ = 0;
-        backoff_.reset();
-        sync_circuit();
-      }
-      co_return;
-    }
-    Duration d = backoff_.delay(++attempt_);
-    sync_circuit();
-    if (o.retry_after > 0ns) {
-      Duration cap = d;
-      if constexpr (requires { backoff_.cap(); }) cap = backoff_.cap();
-      d = honour_retry_after(d, o.retry_after, cap);
-    }
-    co_await sleep(d);
-  }
-
-  // Keeps RunState::open_circuits in step with this user's circuit breaker, if it has one.
-  void sync_circuit() noexcept {
-    if constexpr (requires { backoff_.open(); }) {
-      const bool open = backoff_.open();
-      if (open == circuit_open_) return;
-      circuit_open_ = open;
-      if (open) rs_.open_circuits.fetch_add(1, std::memory_order_relaxed);
-      else rs_.open_circuits.fetch_sub(1, std::memory_order_relaxed);
-    }
-  }
-
-  Engine& engine_;
-  detail::RunState& rs_;
-  detail::UserSlot& slot_;
-  RecorderShard& shard_;
-  SessionType session_;
-  typename Engine::behavior_type behavior_;
-  typename Engine::backoff_type backoff_;
-  boost::asio::steady_timer timer_;
-  unsigned attempt_ = 0;
-  bool circuit_open_ = false;                  // counted in RunState::open_circuits
-  std::optional<Clock::time_point> intended_;  // open model: the current arrival's intended start
-};
 
 /** A load test: derive from it, naming the derived type and four policies.
  *
@@ -304,23 +114,27 @@ class User {
  *      ItemsTest test({.name = "items", .target = "http://127.0.0.1:8080"}, loadtest::RampUsers{...});
  *      loadtest::LoadTestResult r = test.run();
  *
- *  - `Pattern` models LoadPattern: a UsersPattern (pattern.hpp, closed model: how many users at
- *    each moment) or a RatePattern (rate.hpp, open model: how many arrivals per second).
- *  - `Behavior` models UserBehavior (behavior.hpp): what a user does in one iteration.
- *  - `Backoff` models BackoffPolicy (backoff.hpp): pauses after errors, per user.
- *  - `Sink` models MetricsSink (sink.hpp): where snapshots and the result go.
- *  Policies are stored by value as empty-base-optimised members: an empty policy costs nothing.
+ *  @tparam Derived  the test itself (CRTP).
+ *  @tparam Pattern  models LoadPattern: a UsersPattern (pattern.hpp, closed model: how many users
+ *                   at each moment) or a RatePattern (rate.hpp, open model: arrivals per second).
+ *  @tparam Behavior models UserBehavior (behavior.hpp): what a user does in one iteration.
+ *  @tparam Backoff  models BackoffPolicy (backoff.hpp): pauses after errors, per user.
+ *  @tparam Sink     models MetricsSink (sink.hpp): where snapshots and the result go.
+ *  Policies are stored by value as `[[no_unique_address]]` members: an empty policy costs nothing.
+ *  Thread safety: run() on one thread at a time; request_stop() from any thread.
  */
 template <class Derived, class Pattern = RampUsers, class Behavior = SingleAction, class Backoff = FixedBackoff,
           class Sink = NullSink>
 class LoadTest {
+  static_assert(detail::check_pattern<Pattern>());
   static_assert(LoadPattern<Pattern>,
                 "Pattern must model loadtest::UsersPattern (users_at(Duration) -> size_t, duration() -> Duration, "
-                "max_users() -> size_t; see pattern.hpp) or loadtest::RatePattern (rate_at(Duration) -> double, "
-                "duration() -> Duration; see rate.hpp)");
+                "max_users() -> size_t, all const; see pattern.hpp) or loadtest::RatePattern (rate_at(Duration) -> "
+                "double, duration() -> Duration, both const; see rate.hpp)");
   static_assert(BackoffPolicy<Backoff>,
                 "Backoff must model loadtest::BackoffPolicy: delay(unsigned attempt) -> Duration and reset() "
                 "(see backoff.hpp)");
+  static_assert(check_backoff_hooks<Backoff>());
   static_assert(MetricsSink<Sink>,
                 "Sink must model loadtest::MetricsSink: on_start(const TestInfo&), on_interval(const "
                 "RealTimeMetrics&), on_finish(const LoadTestResult&) (see sink.hpp)");
@@ -334,8 +148,16 @@ class LoadTest {
   /** True when the pattern is an arrival rate (open model). */
   static constexpr bool open_model = !UsersPattern<Pattern>;
 
-  explicit LoadTest(Config cfg = {}, Pattern pattern = {}, Behavior behavior = {}, Backoff backoff = {},
-                    Sink sink = {})
+  /** A test with its configuration and policies (overloads, not defaulted aggregate parameters:
+   *  GCC 12 miscompiles those inside a co_await full-expression). */
+  LoadTest() = default;
+  explicit LoadTest(Config cfg) : cfg_(std::move(cfg)) {}
+  LoadTest(Config cfg, Pattern pattern) : cfg_(std::move(cfg)), pattern_(std::move(pattern)) {}
+  LoadTest(Config cfg, Pattern pattern, Behavior behavior)
+      : cfg_(std::move(cfg)), pattern_(std::move(pattern)), behavior_(std::move(behavior)) {}
+  LoadTest(Config cfg, Pattern pattern, Behavior behavior, Backoff backoff)
+      : cfg_(std::move(cfg)), pattern_(std::move(pattern)), behavior_(std::move(behavior)), backoff_(std::move(backoff)) {}
+  LoadTest(Config cfg, Pattern pattern, Behavior behavior, Backoff backoff, Sink sink)
       : cfg_(std::move(cfg)),
         pattern_(std::move(pattern)),
         behavior_(std::move(behavior)),
@@ -345,10 +167,21 @@ class LoadTest {
   /** Runs the whole test on this thread (plus `Config::threads` workers) and returns its result.
    *  Throws std::invalid_argument for a bad configuration and whatever the sink's `on_start` throws
    *  (e.g. an unwritable results directory), both before any user starts. */
-  LoadTestResult run();
+  LoadTestResult run() {
+    LocalReducer local;
+    return run(local);
+  }
 
-  /** Ends the test early, from any thread; results are kept. */
-  void request_stop() noexcept { stop_requested_.store(true); }
+  /** Runs this process's part of a test whose other parts join through `reducer` (see reducer.hpp,
+   *  mpi.hpp). Snapshots and the result reach the sink in the root part only. */
+  LoadTestResult run(Reducer& reducer);
+
+  /** Ends the test early, from any thread; results are kept. In a collective run the stop takes
+   *  effect at the next monitor interval, on every part. */
+  void request_stop() noexcept {
+    if (collective_.load()) stop_wanted_.store(true);
+    else stop_now_.store(true);
+  }
 
   const Config& config() const noexcept { return cfg_; }
   Pattern& pattern() noexcept { return pattern_; }
@@ -363,60 +196,41 @@ class LoadTest {
   Derived& derived() noexcept { return static_cast<Derived&>(*this); }
 
  private:
-  using UserT = User<LoadTest>;
+  using UserT = UserRunner<LoadTest>;
+  using Scheduler = std::conditional_t<open_model, detail::OpenScheduler<LoadTest>, detail::ClosedScheduler<LoadTest>>;
 
-  TestInfo make_info() const;
-  boost::asio::awaitable<void> control(detail::RunState& rs);
-  boost::asio::awaitable<void> monitor(detail::RunState& rs);
-  static boost::asio::awaitable<void> drain_shard(RecorderShard* shard, IntervalStats* into) {
-    shard->drain_interval_into(*into);
-    co_return;
-  }
-  void emit_snapshot(detail::RunState& rs, IntervalStats& acc);
-  std::size_t active_users(const detail::RunState& rs) const;
-  bool all_users_done(const detail::RunState& rs) const;
-  static boost::asio::awaitable<void> iterate(LoadTest* self, UserT& user);
-
-  // Closed model.
-  void adjust_users(detail::RunState& rs, std::size_t target);
-  void ask_to_leave(detail::RunState& rs, detail::UserSlot& slot);
-  static boost::asio::awaitable<void> user_main(LoadTest* self, detail::RunState* rs, detail::UserSlot* slot);
-
-  // Open model.
-  static boost::asio::awaitable<void> arrivals(LoadTest* self, detail::RunState* rs, unsigned worker);
-  static boost::asio::awaitable<void> open_user_main(LoadTest* self, detail::RunState* rs, detail::OpenPool* pool,
-                                                     detail::UserSlot* slot);
-  void dispatch(detail::RunState& rs, unsigned worker, Clock::time_point intended);
-  detail::UserSlot& new_open_user(detail::RunState& rs, unsigned worker);
-  static void end_arrivals(detail::RunState& rs, unsigned worker);
+  TestInfo make_info(std::uint64_t seed) const;
+  std::string fingerprint() const;
+  boost::asio::awaitable<void> control(detail::RunState& rs, Scheduler& scheduler, bool collective);
+  boost::asio::awaitable<void> checkpoints(detail::RunState& rs, const TestInfo& info);
+  LoadTestResult partial_result(const Recorder& recorder, const TestInfo& info, Duration elapsed) const;
+  LoadTestResult so_far(detail::RunState& rs, const TestInfo& info) const;
+  bool write_checkpoint(const LoadTestResult& r, const TestInfo& info, bool quiet) const;
+  void remove_checkpoint(const TestInfo& info) const;
+  void prepare_workers();
 
   Config cfg_;
   [[no_unique_address]] Pattern pattern_;
   [[no_unique_address]] Behavior behavior_;
   [[no_unique_address]] Backoff backoff_;
   [[no_unique_address]] Sink sink_;
-  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> stop_now_{false};     // the load phase ends now
+  std::atomic<bool> stop_wanted_{false};  // collective run: stop at the next interval
+  std::atomic<bool> collective_{false};
+  std::atomic<int> interrupted_by_{0};    // the first signal received, 0 if none
   LoadTestResult result_;
-
-  // Run-time state of the control thread.
-  std::uint64_t seed_ = 0;
-  std::vector<std::size_t> started_order_;  // running slots in the order they started (LIFO leave)
-  std::size_t max_active_ = 0;
-  bool monitor_done_ = false;
-  boost::asio::steady_timer* monitor_timer_ = nullptr;
-  std::unique_ptr<IntervalStats> interval_;
-  detail::BoundedHistory history_;
-  std::vector<ErrorEntry> seen_errors_;
-  detail::CpuMeter cpu_;
-  Clock::time_point last_snapshot_{};
-  std::uint64_t total_requests_ = 0, total_errors_ = 0;
-  std::string aborted_by_;  // the threshold breach that stopped the test
+  Monitor monitor_;
+  boost::asio::cancellation_signal end_monitor_, end_checkpoints_;
+  // A base is destroyed after the derived test's members: the worker contexts outlive everything
+  // a test made on them.
+  std::vector<std::unique_ptr<detail::WorkerContext>> workers_;
+  std::vector<std::unique_ptr<detail::WorkerContext>> retired_;  // earlier runs' contexts
 };
 
 // ---------------------------------------------------------------------------------------------
 
 template <class D, class P, class B, class K, class S>
-TestInfo LoadTest<D, P, B, K, S>::make_info() const {
+TestInfo LoadTest<D, P, B, K, S>::make_info(std::uint64_t seed) const {
   TestInfo info;
   auto now = WallClock::now();
   info.name = cfg_.name;
@@ -433,7 +247,8 @@ TestInfo LoadTest<D, P, B, K, S>::make_info() const {
   info.config["threads"] = std::to_string(cfg_.threads);
   info.config["monitor_interval"] = format_duration(cfg_.monitor_interval);
   info.config["grace_period"] = format_duration(cfg_.grace_period);
-  info.config["seed"] = std::to_string(seed_);
+  info.config["seed"] = std::to_string(seed);
+  if (!cfg_.segment.whole()) info.config["segment"] = cfg_.segment.to_string();
   if constexpr (open_model) {
     info.max_users = cfg_.open.max_users;
     info.config["max_users"] = std::to_string(cfg_.open.max_users);
@@ -445,8 +260,43 @@ TestInfo LoadTest<D, P, B, K, S>::make_info() const {
   return info;
 }
 
+// What every part of a scaled-out test must agree on, one "key=value" per line.
 template <class D, class P, class B, class K, class S>
-LoadTestResult LoadTest<D, P, B, K, S>::run() {
+std::string LoadTest<D, P, B, K, S>::fingerprint() const {
+  TestInfo info = make_info(0);
+  info.config.erase("segment");
+  info.config.erase("seed");
+  std::string out = "name=" + info.name + "\n";
+  for (const auto& [k, v] : info.config) out += k + "=" + v + "\n";
+  // The pattern's parameters, as its shape: a policy without describe() still differs here.
+  const Duration length = pattern_.duration();
+  out += "duration=" + std::to_string(length.count()) + "\nshape=";
+  for (int i = 0; i < 32; ++i) {
+    const Duration t = length * i / 32;
+    if constexpr (open_model) out += fmt::format("{:.6g};", static_cast<double>(pattern_.rate_at(t)));
+    else out += std::to_string(pattern_.users_at(t)) + ";";
+  }
+  out += "\nthresholds=";
+  for (const Threshold& t : cfg_.thresholds) out += t.expression + ";";
+  out += "\nabort_on_fail=" + std::to_string(cfg_.abort_on_fail) + "\n";
+  return out;
+}
+
+template <class D, class P, class B, class K, class S>
+void LoadTest<D, P, B, K, S>::prepare_workers() {
+  // A run's contexts are shut down at its end; later runs get fresh ones, and the old ones live on
+  // (idle) with the test object, for the objects a test made on them.
+  for (auto& w : workers_) retired_.push_back(std::move(w));
+  workers_.clear();
+  for (unsigned i = 0; i < cfg_.threads; ++i) workers_.push_back(std::make_unique<detail::WorkerContext>());
+}
+
+template <class D, class P, class B, class K, class S>
+LoadTestResult LoadTest<D, P, B, K, S>::run(Reducer& reducer) {
+  static_assert(!(std::is_same_v<B, SingleAction> && !detail::HasUserAction<D, UserT> &&
+                  (requires(D& d, Session<>& s) { d.user_action(s); })),
+                "this test declares `using UserData = ...`: its user_action must take "
+                "loadtest::Session<UserData>&, not Session<>&");
   static_assert(UserBehavior<B, D, UserT>,
                 "Behavior must model loadtest::UserBehavior for this test: "
                 "boost::asio::awaitable<void> run(Test&, User&) (see behavior.hpp); for SingleAction the "
@@ -457,82 +307,120 @@ LoadTestResult LoadTest<D, P, B, K, S>::run() {
   detail::validate_if_possible(pattern_);
   detail::validate_if_possible(behavior_);
   detail::validate_if_possible(backoff_);
-  seed_ = cfg_.seed != 0 ? cfg_.seed : (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}();
-  stop_requested_.store(false);
-  started_order_.clear();
-  max_active_ = 0;
-  monitor_done_ = false;
-  history_.clear();
-  seen_errors_.clear();
-  aborted_by_.clear();
-  total_requests_ = total_errors_ = 0;
-  if (!interval_) interval_ = std::make_unique<IntervalStats>();
-  interval_->reset();
+  std::uint64_t seed = cfg_.seed;
+  if (seed == 0)
+    seed = cfg_.segment.whole() ? (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}()
+                                : detail::segment_seed(cfg_.name);
+  seed = reducer.agree(fingerprint(), seed);  // every part runs the same test with the same seed
+  const bool collective = reducer.collective();
+  const bool root = reducer.root();
+  collective_.store(collective);
+  stop_now_.store(false);
+  stop_wanted_.store(false);
+  interrupted_by_.store(0);
 
-  TestInfo info = make_info();
-  sink_.on_start(info);  // may refuse (unwritable directory): nothing has started yet
+  TestInfo info = make_info(seed);
+  // The sink may refuse (an unwritable directory): nothing has started yet, on any part.
+  std::exception_ptr refused;
+  std::string refusal;
+  if (root) {
+    try {
+      sink_.on_start(info);
+    } catch (const std::exception& e) {
+      refused = std::current_exception();
+      refusal = e.what();
+    }
+  }
+  const auto start = reducer.start_instant(Clock::now(), refusal);
+  if (refused) std::rethrow_exception(refused);
 
-  auto start = Clock::now();
-  detail::RunState rs(cfg_.threads, start);
-  last_snapshot_ = start;
-  cpu_.sample();
+  prepare_workers();
+  asio::io_context control_ctx(1);
+  detail::RunState rs(workers_, control_ctx, start, cfg_.segment);
+  Scheduler scheduler(*this, rs, seed);
+
+  Monitor::Settings ms{cfg_.monitor_interval, pattern_.duration(), cfg_.thresholds, cfg_.abort_on_fail,
+                       cfg_.abort_grace};
+  Monitor::Hooks hooks;
+  hooks.active_users = [&scheduler] {
+    if constexpr (open_model) return std::size_t{0};  // the open model's busy users come from the shards
+    else return scheduler.active();
+  };
+  if (root) hooks.deliver = [this](const RealTimeMetrics& m) { sink_.on_interval(m); };
+  hooks.stop = [this] { stop_now_.store(true); };
+  hooks.stop_wanted = [this] { return stop_wanted_.load() || stop_now_.load(); };
+  monitor_.begin(ms, reducer, std::move(hooks), start);
 
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
-  for (auto& w : rs.workers) guards.push_back(asio::make_work_guard(*w));
-  if constexpr (open_model) {
-    // Each worker runs its own arrival scheduler for its share of the arrivals (no cross-thread
-    // hop between the schedule and the user), with a pool of users made up front.
-    const auto n = static_cast<std::size_t>(cfg_.threads);
-    for (unsigned w = 0; w < cfg_.threads; ++w) {
-      auto pool = std::make_unique<detail::OpenPool>();
-      pool->max_users = (cfg_.open.max_users + n - 1 - w) / n;  // shares add up to max_users
-      pool->queue_limit = (cfg_.open.queue_limit + n - 1 - w) / n;
-      rs.pools.push_back(std::move(pool));
-    }
-    std::size_t pre = std::min(cfg_.open.preallocated_users, cfg_.open.max_users);
-    for (std::size_t i = 0; i < pre; ++i) {
-      auto w = static_cast<unsigned>(i % n);
-      if (rs.pools[w]->slots.size() < rs.pools[w]->max_users) {
-        detail::UserSlot& slot = new_open_user(rs, w);
-        asio::co_spawn(*rs.workers[w], open_user_main(this, &rs, rs.pools[w].get(), &slot), asio::detached);
-      }
-    }
-    for (unsigned w = 0; w < cfg_.threads; ++w) asio::co_spawn(*rs.workers[w], arrivals(this, &rs, w), asio::detached);
-  }
+  for (auto& w : workers_) guards.push_back(asio::make_work_guard(*w));
+  if constexpr (open_model) scheduler.start();
   std::vector<std::thread> threads;
-  for (auto& w : rs.workers)
+  for (auto& w : workers_)
     threads.emplace_back([ctx = w.get()] {
       detail::precise_timers();
       ctx->run();
     });
 
-  asio::io_context control_ctx(1);
-  asio::signal_set signals(control_ctx);
+  // Signals: the first ends the test (results kept, marked); a second SIGINT ends the grace
+  // period. They are handled on a thread of their own, so that a control thread waiting in a
+  // collective reduction (a dead peer) does not delay them.
+  asio::io_context signal_ctx(1);
+  asio::signal_set signals(signal_ctx);
+  std::function<void()> arm_signals = [&] {
+    signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+      if (ec) return;
+      int none = 0;
+      if (interrupted_by_.compare_exchange_strong(none, signo)) {
+        request_stop();
+        // A collective stop takes effect at the next interval; the launcher may not wait that
+        // long (mpirun kills every rank a second after one died): keep what rank 0 has now.
+        if (collective && root) {
+          LoadTestResult now = so_far(rs, info);
+          now.checkpoint = true;
+          now.incomplete = true;
+          now.interrupted = detail::signal_name(signo);
+          write_checkpoint(now, info, false);
+        }
+      } else if (signo == SIGINT) {
+        stop_now_.store(true);
+        asio::post(control_ctx, [&rs] { rs.joined.cancel(); });
+      }
+      arm_signals();
+    });
+  };
+  std::thread signal_thread;
   if (cfg_.handle_signals) {
     signals.add(SIGINT);
     signals.add(SIGTERM);
-    signals.async_wait([this](const boost::system::error_code& ec, int) {
-      if (!ec) request_stop();
-    });
+    signals.add(SIGHUP);
+    arm_signals();
+    signal_thread = std::thread([&signal_ctx] { signal_ctx.run(); });
   }
   // A failure inside the monitor (a sink's on_interval threw) or the scheduler ends the test: the
   // workers are still stopped and joined, and the exception is rethrown after that.
   std::exception_ptr failure;
-  asio::co_spawn(control_ctx, monitor(rs), [&](std::exception_ptr e) {
+  asio::co_spawn(control_ctx, monitor_.run(rs),
+                 asio::bind_cancellation_slot(end_monitor_.slot(), [&](std::exception_ptr e) {
+                   if (e && !failure) failure = e;
+                   if (e) stop_now_.store(true);
+                 }));
+  if (root && cfg_.checkpoint_interval > Duration{0})
+    asio::co_spawn(control_ctx, checkpoints(rs, info), asio::bind_cancellation_slot(end_checkpoints_.slot(), asio::detached));
+  asio::co_spawn(control_ctx, control(rs, scheduler, collective), [&](std::exception_ptr e) {
     if (e && !failure) failure = e;
-    if (e) request_stop();
-  });
-  asio::co_spawn(control_ctx, control(rs), [&](std::exception_ptr e) {
-    if (e && !failure) failure = e;
-    monitor_done_ = true;
-    if (monitor_timer_) monitor_timer_->cancel();
-    boost::system::error_code ignored;
-    signals.cancel(ignored);
+    end_checkpoints_.emit(asio::cancellation_type::terminal);
   });
   control_ctx.run();
+  if (signal_thread.joinable()) {
+    asio::post(signal_ctx, [&signals] {
+      boost::system::error_code ignored;
+      signals.cancel(ignored);
+    });
+    signal_thread.join();
+  }
 
-  auto elapsed = Clock::now() - start;
-  for (auto& w : rs.workers) w->stop();
+  const auto elapsed = Clock::now() - start;
+  for (auto& w : workers_) w->stop();
   for (auto& t : threads) t.join();
   guards.clear();
   // The workers are joined: everything below reads their state directly.
@@ -542,375 +430,149 @@ LoadTestResult LoadTest<D, P, B, K, S>::run() {
   for (auto& pool : rs.pools)
     for (auto& slot : pool->slots) cancelled += slot.in_action.load() ? 1 : 0;
   if (cancelled) rs.recorder.shard(0).count_cancelled(cancelled);
-  if constexpr (open_model) {
-    max_active_ = rs.busy_max.load();
-    for (std::size_t w = 0; w < rs.pools.size(); ++w)  // arrivals the end caught in the queue
-      rs.recorder.shard(w).count_dropped(rs.pools[w]->queue.size());
-  }
+  if constexpr (open_model) scheduler.count_queued_as_dropped();
+  monitor_.finish(rs);  // the last, partial interval
+  // The users' coroutine frames point into the run state: destroy them now (the contexts stay).
+  for (auto& w : workers_) w->shut_down();
   if (failure) std::rethrow_exception(failure);
 
-  // The last, partial interval.
-  for (std::size_t i = 0; i < rs.recorder.size(); ++i) rs.recorder.shard(i).drain_interval_into(*interval_);
-  if (interval_->requests > 0 || history_.empty()) emit_snapshot(rs, *interval_);
-
-  LoadTestResult r;
-  r.name = cfg_.name;
-  r.timestamp = info.timestamp;
-  r.model = info.model;
-  rs.recorder.fill_result(r, elapsed);
-  r.retries = rs.retries.load();
-  r.duration = to_seconds(elapsed);
-  r.max_active_users = max_active_;
-  r.history = history_.entries();
-  r.config = info.config;
-  r.thresholds = evaluate(cfg_.thresholds, r);
-  r.aborted_by = aborted_by_;
+  LoadTestResult r = partial_result(rs.recorder, info, elapsed);
+  if constexpr (open_model) r.max_active_users = monitor_.max_active_users();
+  else r.max_active_users = scheduler.max_active();
+  r.history = monitor_.history();
+  r.aborted_by = monitor_.aborted_by();
+  r.interrupted = detail::signal_name(interrupted_by_.load());
+  const bool reduced = !monitor_.lost_part() && reducer.reduce_result(r);
+  if (!reduced && collective && root) {
+    // A part is gone: the whole test as far as every part reported, rather than rank 0's part.
+    LoadTestResult whole = so_far(rs, info);
+    whole.aborted_by = r.aborted_by;
+    whole.interrupted = r.interrupted;
+    r = std::move(whole);
+  }
+  r.incomplete = !reduced;
+  if (root) r.thresholds = evaluate(cfg_.thresholds, r);
   result_ = std::move(r);
-  rs.workers.clear();  // destroys the users' coroutine frames before the slots they point to
-  sink_.on_finish(result_);
+  if (root) {
+    sink_.on_finish(result_);
+    remove_checkpoint(info);
+  }
   return result_;
 }
 
 template <class D, class P, class B, class K, class S>
-std::size_t LoadTest<D, P, B, K, S>::active_users(const detail::RunState& rs) const {
-  std::size_t n = 0;
-  if constexpr (open_model) {
-    for (const auto& pool : rs.pools) n += pool->busy.load(std::memory_order_relaxed);
-  } else {
-    for (const auto& slot : rs.slots)
-      if (slot.state.load(std::memory_order_relaxed) == detail::SlotState::running) ++n;
-  }
-  return n;
+LoadTestResult LoadTest<D, P, B, K, S>::partial_result(const Recorder& recorder, const TestInfo& info,
+                                                        Duration elapsed) const {
+  LoadTestResult r;
+  r.name = cfg_.name;
+  r.timestamp = info.timestamp;
+  r.model = info.model;
+  recorder.fill_result(r, elapsed);
+  r.duration = to_seconds(elapsed);
+  r.config = info.config;
+  return r;
 }
 
 template <class D, class P, class B, class K, class S>
-bool LoadTest<D, P, B, K, S>::all_users_done(const detail::RunState& rs) const {
-  if constexpr (open_model) return active_users(rs) == 0;
-  for (const auto& slot : rs.slots)
-    if (slot.state.load() != detail::SlotState::idle) return false;
-  return true;
-}
-
-template <class D, class P, class B, class K, class S>
-boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::control(detail::RunState& rs) {
+boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::control(detail::RunState& rs, Scheduler& scheduler,
+                                                               bool collective) {
   namespace asio = boost::asio;
   asio::steady_timer tick(co_await asio::this_coro::executor);
   const Duration length = pattern_.duration();
+  // The load phase. The closed model samples users_at(t) every 5 ms (a user's start is accurate
+  // to that); both models notice a stop within 5 ms.
   for (;;) {
     Duration t = Clock::now() - rs.start;
-    if (t >= length || stop_requested_.load()) break;
-    if constexpr (!open_model) adjust_users(rs, pattern_.users_at(t));
+    if (t >= length || stop_now_.load()) break;
+    if constexpr (!open_model) scheduler.adjust(pattern_.users_at(t));
     tick.expires_after(std::min<Duration>(5ms, length - t));
     co_await tick.async_wait(detail::use_tuple);
   }
-
-  // The end: users finish their current action and leave; sleeping users wake up now.
+  // The one stop sequence: users finish their current action and leave (sleeping ones at once);
+  // the grace period ends when the last user coroutine has ended (the join count) or at its
+  // deadline, whichever is first; a second SIGINT ends it too.
   rs.ending.store(true);
-  if constexpr (open_model) {
-    for (unsigned w = 0; w < rs.workers.size(); ++w)
-      asio::post(*rs.workers[w], [rsp = &rs, w] { end_arrivals(*rsp, w); });
-  } else {
-    for (auto& slot : rs.slots) ask_to_leave(rs, slot);
+  scheduler.end();
+  if (rs.live_users.load() > 0) {
+    rs.joined.expires_after(cfg_.grace_period);
+    co_await rs.joined.async_wait(detail::use_tuple);
   }
-  auto deadline = Clock::now() + cfg_.grace_period;
-  while (Clock::now() < deadline && !all_users_done(rs)) {
-    tick.expires_after(std::min<Duration>(5ms, deadline - Clock::now()));
-    co_await tick.async_wait(detail::use_tuple);
-  }
-  monitor_done_ = true;
-  if (monitor_timer_) monitor_timer_->cancel();
+  // A collective monitor leaves by itself after the same interval on every part.
+  if (!collective) end_monitor_.emit(asio::cancellation_type::terminal);
 }
 
-template <class D, class P, class B, class K, class S>
-boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::iterate(LoadTest* self, UserT& user) {
-  std::string failure;
-  try {
-    co_await user.behavior().run(self->derived(), user);
-  } catch (const std::exception& e) {
-    failure = e.what();
-  } catch (...) {
-    failure = "unknown exception";
-  }
-  if (!failure.empty()) {  // a behaviour's own bug: counted like an action that threw
-    auto now = Clock::now();
-    co_await user.finish("(behavior)", Outcome::error(ErrorCategory::exception, std::move(failure)), now, now);
-  }
+namespace detail {
+inline boost::asio::awaitable<void> copy_shard(const RecorderShard* from, Recorder* into, std::size_t i) {
+  into->shard(i) = *from;
+  co_return;
 }
-
-// --- closed model ----------------------------------------------------------------------------
-
-template <class D, class P, class B, class K, class S>
-void LoadTest<D, P, B, K, S>::ask_to_leave(detail::RunState& rs, detail::UserSlot& slot) {
-  auto expected = detail::SlotState::running;
-  slot.state.compare_exchange_strong(expected, detail::SlotState::stopping);
-  boost::asio::post(*rs.workers[slot.worker], [s = &slot] {
-    if (s->timer) s->timer->cancel();
-  });
+inline std::filesystem::path checkpoint_path(const Config& cfg, const TestInfo& info) {
+  std::string name = "checkpoint_" + sanitize_name(cfg.name) + "_" + info.file_stamp;
+  if (!cfg.segment.whole()) name += "_segment" + std::to_string(cfg.segment.index) + "of" + std::to_string(cfg.segment.count);
+  return std::filesystem::path(cfg.results_dir) / (name + ".json");
 }
+}  // namespace detail
 
+// Every Config::checkpoint_interval, the result so far (from copies of the shards, each made on
+// its worker) replaces the checkpoint file atomically. A failed write is reported once and
+// retried at the next checkpoint; it never stops the test.
 template <class D, class P, class B, class K, class S>
-void LoadTest<D, P, B, K, S>::adjust_users(detail::RunState& rs, std::size_t target) {
-  using detail::SlotState;
-  // Forget users that have left or are leaving.
-  std::erase_if(started_order_, [&](std::size_t i) { return rs.slots[i].state.load() != SlotState::running; });
-  if (started_order_.size() > target) {
-    // The most recently started users leave first.
-    while (started_order_.size() > target) {
-      ask_to_leave(rs, rs.slots[started_order_.back()]);
-      started_order_.pop_back();
-    }
-    return;
-  }
-  std::size_t need = target - started_order_.size();
-  // Users still finishing their last action are asked to stay; then idle slots are reused;
-  // then new slots are made.
-  for (auto& slot : rs.slots) {
-    if (need == 0) break;
-    auto expected = SlotState::stopping;
-    if (slot.state.compare_exchange_strong(expected, SlotState::running)) {
-      started_order_.push_back(slot.id);
-      --need;
-    }
-  }
-  auto spawn = [&](detail::UserSlot& slot) {
-    slot.state.store(SlotState::running);
-    started_order_.push_back(slot.id);
-    boost::asio::co_spawn(*rs.workers[slot.worker], user_main(this, &rs, &slot), boost::asio::detached);
-    --need;
-  };
-  for (auto& slot : rs.slots) {
-    if (need == 0) break;
-    if (slot.state.load() == SlotState::idle) spawn(slot);
-  }
-  while (need > 0) {
-    std::size_t id = rs.slots.size();
-    spawn(rs.slots.emplace_back(id, static_cast<unsigned>(id % rs.workers.size())));
-  }
-  max_active_ = std::max(max_active_, started_order_.size());
-}
-
-template <class D, class P, class B, class K, class S>
-boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::user_main(LoadTest* self, detail::RunState* rs,
-                                                                 detail::UserSlot* slot) {
-  using detail::SlotState;
-  auto ex = co_await boost::asio::this_coro::executor;
-  UserT user(*self, *rs, *slot, ex, detail::splitmix64(self->seed_ ^ slot->id));
-  for (unsigned iteration = 1;; ++iteration) {
-    // An action that never suspends (pure CPU work) would starve the worker's other users and
-    // the monitor: let them run every 64 iterations.
-    if (iteration % 64 == 0) co_await boost::asio::post(ex, boost::asio::use_awaitable);
-    if (rs->ending.load(std::memory_order_relaxed)) break;
-    auto state = slot->state.load();
-    if (state == SlotState::stopping) {
-      if (slot->state.compare_exchange_strong(state, SlotState::idle)) co_return;
-      continue;  // asked to stay after all
-    }
-    co_await iterate(self, user);
-  }
-  slot->state.store(SlotState::idle);
-}
-
-// --- open model ------------------------------------------------------------------------------
-
-template <class D, class P, class B, class K, class S>
-detail::UserSlot& LoadTest<D, P, B, K, S>::new_open_user(detail::RunState& rs, unsigned worker) {
-  detail::OpenPool& pool = *rs.pools[worker];
-  std::size_t id = pool.slots.size() * rs.workers.size() + worker;  // unique across workers
-  return pool.slots.emplace_back(id, worker);
-}
-
-template <class D, class P, class B, class K, class S>
-boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::arrivals(LoadTest* self, detail::RunState* rs, unsigned worker) {
+boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::checkpoints(detail::RunState& rs, const TestInfo& info) {
   namespace asio = boost::asio;
-  detail::OpenPool& pool = *rs->pools[worker];
+  co_await asio::this_coro::throw_if_cancelled(false);  // ended by cancellation, not an exception
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  pool.scheduler_timer = &timer;
-  // Every worker walks the same schedule (same seed) and serves arrivals k = worker (mod threads).
-  std::mt19937_64 rng(self->seed_);
-  const std::size_t threads = rs->workers.size();
-  const Duration end = self->pattern_.duration();
-  const Duration spin = self->cfg_.open.spin;
-  RecorderShard& shard = rs->recorder.shard(worker);
-  Duration t = detail::first_arrival(self->pattern_, rng);
-  for (std::size_t k = 0; t < end; ++k, t = detail::next_arrival(self->pattern_, t, rng)) {
-    if (rs->ending.load(std::memory_order_relaxed) || self->stop_requested_.load(std::memory_order_relaxed)) break;
-    if (k % threads != worker) continue;
-    auto due = rs->start + t;
-    if (due - spin > Clock::now()) {
-      timer.expires_at(due - spin);
-      co_await timer.async_wait(detail::use_tuple);
-      if (rs->ending.load(std::memory_order_relaxed)) break;
-    }
-    // The optional short spin to the due time: it yields to the worker's other handlers (the
-    // users) on every turn, so it costs CPU but never delays them.
-    while (spin > Duration{0} && Clock::now() < due) co_await asio::post(timer.get_executor(), asio::use_awaitable);
-    shard.count_intended();
-    self->dispatch(*rs, worker, due);
-  }
-  pool.scheduler_timer = nullptr;
-}
-
-template <class D, class P, class B, class K, class S>
-void LoadTest<D, P, B, K, S>::dispatch(detail::RunState& rs, unsigned worker, Clock::time_point intended) {
-  namespace asio = boost::asio;
-  detail::OpenPool& pool = *rs.pools[worker];
-  if (!pool.idle.empty()) {  // a free user takes it at once
-    detail::UserSlot* slot = pool.idle.back();
-    pool.idle.pop_back();
-    slot->arrival = intended;
-    slot->has_arrival = true;
-    if (slot->timer) slot->timer->cancel();
-  } else if (pool.slots.size() < pool.max_users) {  // the pool grows on demand
-    detail::UserSlot& slot = new_open_user(rs, worker);
-    slot.arrival = intended;
-    slot.has_arrival = true;
-    asio::co_spawn(*rs.workers[worker], open_user_main(this, &rs, &pool, &slot), asio::detached);
-  } else if (pool.queue.size() < pool.queue_limit) {  // waits; its latency still counts from `intended`
-    pool.queue.push_back(intended);
-  } else {  // no user, no room: dropped, and counted
-    rs.recorder.shard(worker).count_dropped();
-  }
-}
-
-template <class D, class P, class B, class K, class S>
-void LoadTest<D, P, B, K, S>::end_arrivals(detail::RunState& rs, unsigned worker) {
-  detail::OpenPool& pool = *rs.pools[worker];
-  pool.done = true;
-  if (pool.scheduler_timer) pool.scheduler_timer->cancel();
-  for (detail::UserSlot* slot : pool.idle)
-    if (slot->timer) slot->timer->cancel();  // woken without an arrival: they leave
-  pool.idle.clear();
-  for (auto& slot : pool.slots)  // busy users stop sleeping (think time, backoff)
-    if (slot.timer && !slot.has_arrival) slot.timer->cancel();
-}
-
-template <class D, class P, class B, class K, class S>
-boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::open_user_main(LoadTest* self, detail::RunState* rs,
-                                                                      detail::OpenPool* pool, detail::UserSlot* slot) {
-  using detail::SlotState;
-  namespace asio = boost::asio;
-  auto ex = co_await asio::this_coro::executor;
-  UserT user(*self, *rs, *slot, ex, detail::splitmix64(self->seed_ ^ slot->id));
+  Recorder copy(rs.workers.size());
+  bool reported = false;
   for (;;) {
-    Clock::time_point intended;
-    if (slot->has_arrival) {
-      intended = slot->arrival;
-      slot->has_arrival = false;
-    } else if (!pool->queue.empty()) {
-      intended = pool->queue.front();
-      pool->queue.pop_front();
-    } else {
-      if (pool->done || rs->ending.load(std::memory_order_relaxed)) break;
-      // Idle: wait until dispatch hands over an arrival (it cancels this wait) or the end.
-      pool->idle.push_back(slot);
-      asio::steady_timer& wake = *slot->timer;
-      wake.expires_at(Clock::time_point::max());
-      co_await wake.async_wait(detail::use_tuple);
-      if (!slot->has_arrival) break;
-      continue;
+    timer.expires_after(cfg_.checkpoint_interval);
+    auto [ec] = co_await timer.async_wait(detail::use_tuple);
+    if (ec) co_return;
+    LoadTestResult r;
+    if (collective_.load()) {  // rank 0 of a collective run: the whole test, from the reduced intervals
+      r = so_far(rs, info);
+    } else {                    // one process: copies of the shards, each made on its worker
+      for (std::size_t i = 0; i < rs.workers.size(); ++i)
+        co_await asio::co_spawn(*rs.workers[i], detail::copy_shard(&rs.recorder.shard(i), &copy, i), detail::use_tuple);
+      r = partial_result(copy, info, Clock::now() - rs.start);
+      r.history = monitor_.history();
     }
-    slot->state.store(SlotState::running);
-    pool->busy.fetch_add(1, std::memory_order_relaxed);
-    std::size_t busy = 0, most = rs->busy_max.load(std::memory_order_relaxed);
-    for (const auto& p : rs->pools) busy += p->busy.load(std::memory_order_relaxed);
-    while (busy > most && !rs->busy_max.compare_exchange_weak(most, busy)) {}
-    user.begin_arrival(intended);
-    co_await iterate(self, user);
-    pool->busy.fetch_sub(1, std::memory_order_relaxed);
-    slot->state.store(SlotState::idle);
+    auto state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none) co_return;
+    r.checkpoint = true;
+    reported = !write_checkpoint(r, info, reported) || reported;
   }
 }
 
 template <class D, class P, class B, class K, class S>
-boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::monitor(detail::RunState& rs) {
-  namespace asio = boost::asio;
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  monitor_timer_ = &timer;
-  auto next = rs.start + cfg_.monitor_interval;
-  while (!monitor_done_) {
-    timer.expires_at(next);
-    co_await timer.async_wait(detail::use_tuple);
-    if (monitor_done_) break;
-    for (std::size_t i = 0; i < rs.workers.size(); ++i)
-      co_await asio::co_spawn(*rs.workers[i], drain_shard(&rs.recorder.shard(i), interval_.get()),
-                              asio::use_awaitable);
-    emit_snapshot(rs, *interval_);
-    auto now = Clock::now();
-    next += cfg_.monitor_interval;
-    while (next <= now) next += cfg_.monitor_interval;  // a stalled monitor skips, never bursts
+LoadTestResult LoadTest<D, P, B, K, S>::so_far(detail::RunState& rs, const TestInfo& info) const {
+  LoadTestResult r;
+  r.name = cfg_.name;
+  r.timestamp = info.timestamp;
+  r.model = info.model;
+  r.config = info.config;
+  r.config.erase("segment");
+  monitor_.fill_so_far(r, Clock::now());
+  (void)rs;
+  return r;
+}
+
+// Writes `r` as the checkpoint; a failure is reported once (`quiet` after the first) and never
+// stops the test. True when written.
+template <class D, class P, class B, class K, class S>
+bool LoadTest<D, P, B, K, S>::write_checkpoint(const LoadTestResult& r, const TestInfo& info, bool quiet) const {
+  try {
+    write_file_atomic(detail::checkpoint_path(cfg_, info), to_json(r), true);
+    return true;
+  } catch (const std::exception& e) {
+    if (!quiet) fmt::print(stderr, "loadtest: checkpoint not written: {}\n", e.what());
+    return false;
   }
-  monitor_timer_ = nullptr;
 }
 
 template <class D, class P, class B, class K, class S>
-void LoadTest<D, P, B, K, S>::emit_snapshot(detail::RunState& rs, IntervalStats& acc) {
-  auto now = Clock::now();
-  double secs = to_seconds(now - last_snapshot_);
-  last_snapshot_ = now;
-  RealTimeMetrics m;
-  m.timestamp = iso8601_utc(WallClock::now());
-  m.elapsed = to_seconds(now - rs.start);
-  m.planned_duration = to_seconds(pattern_.duration());
-  m.active_users = active_users(rs);
-  m.interval_requests = acc.requests;
-  m.interval_errors = acc.failures + acc.errors;
-  m.requests_per_second = secs > 0 ? static_cast<double>(acc.requests) / secs : 0;
-  m.current_error_rate = acc.requests ? static_cast<double>(m.interval_errors) / static_cast<double>(acc.requests) : 0;
-  LatencySummary lat = acc.response_time.summary();
-  m.avg_response_time = lat.avg;
-  m.p50_response_time = lat.p50;
-  m.p95_response_time = lat.p95;
-  m.p99_response_time = lat.p99;
-  m.memory_usage = detail::resident_mb();
-  m.cpu_usage = cpu_.sample();
-  total_requests_ += acc.requests;
-  total_errors_ += m.interval_errors;
-  m.total_requests = total_requests_;
-  m.total_errors = total_errors_;
-  // Running tally of errors for the live view (bounded like the recorder's table).
-  for (const ErrorEntry& e : acc.errors_seen) {
-    auto it = std::find_if(seen_errors_.begin(), seen_errors_.end(),
-                           [&](const ErrorEntry& s) { return s.category == e.category && s.message == e.message; });
-    if (it != seen_errors_.end()) it->count += e.count;
-    else if (seen_errors_.size() < 100) seen_errors_.push_back(e);
-  }
-  std::sort(seen_errors_.begin(), seen_errors_.end(), [](auto& a, auto& b) { return a.count > b.count; });
-  m.top_errors.assign(seen_errors_.begin(), seen_errors_.begin() + std::min<std::size_t>(5, seen_errors_.size()));
-  // Totals since the start, for live views and exporters.
-  for (const EndpointCounts& c : acc.endpoints) {
-    EndpointResult e;
-    e.name = c.name;
-    e.successful_requests = c.successes;
-    e.failures = c.failures;
-    e.errors = c.errors;
-    e.failed_requests = c.failures + c.errors;
-    e.total_requests = c.successes + e.failed_requests;
-    e.status_classes = c.status_classes;
-    m.endpoints.push_back(std::move(e));
-  }
-  std::sort(m.endpoints.begin(), m.endpoints.end(), [](auto& a, auto& b) { return a.name < b.name; });
-  for (std::size_t i = 1; i < acc.by_category.size(); ++i)
-    if (acc.by_category[i]) m.errors_by_category[std::string(to_string(static_cast<ErrorCategory>(i)))] = acc.by_category[i];
-  m.schedule = schedule_stats(acc.totals, acc.schedule_lag);
-  m.retries = rs.retries.load(std::memory_order_relaxed);
-  m.users_in_open_circuit = static_cast<std::uint64_t>(std::max<std::int64_t>(0, rs.open_circuits.load()));
-  acc.reset();
-  if (cfg_.abort_on_fail && aborted_by_.empty() && now - rs.start >= cfg_.abort_grace) {
-    for (const Threshold& t : cfg_.thresholds) {
-      std::optional<double> observed = observe_live(t, m);
-      if (observed && !holds(t, *observed)) {
-        aborted_by_ = t.expression + " (observed " + format_observed(metric_name(t), *observed) + ")";
-        request_stop();
-        break;
-      }
-    }
-  }
-  sink_.on_interval(m);
-  // The history keeps the numbers only.
-  m.top_errors.clear();
-  m.endpoints.clear();
-  m.errors_by_category.clear();
-  history_.push(std::move(m));
+void LoadTest<D, P, B, K, S>::remove_checkpoint(const TestInfo& info) const {
+  std::error_code ec;
+  std::filesystem::remove(detail::checkpoint_path(cfg_, info), ec);  // the final files are written
 }
 
 }  // namespace loadtest

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "loadtest/result.hpp"
+#include "loadtest/segment.hpp"
 #include "loadtest/threshold.hpp"
 
 namespace loadtest {
@@ -31,10 +32,7 @@ struct MergeOptions {
 /** The segment `config["segment"]` of a result names: `{i, N}` from "i/N" (0 <= i < N), `{0, 1}`
  *  when there is none (an unsegmented run is the one segment of itself). Throws
  *  `std::invalid_argument` naming the bad text and the accepted form. */
-struct SegmentId {
-  std::size_t index = 0, count = 1;
-};
-SegmentId segment_of(const LoadTestResult& r);
+Segment segment_of(const LoadTestResult& r);
 
 /** Merges the results of one test's segments into the result of the whole test, exactly:
  *

@@ -99,6 +99,7 @@ struct RecorderCounters {
   std::uint64_t started = 0;    ///< open model: arrivals started (schedule lags recorded)
   std::uint64_t late = 0;       ///< open model: started more than 1 ms late
   std::uint64_t dropped = 0;    ///< open model: arrivals that found no free user
+  std::uint64_t retries = 0;    ///< attempts a Retry backoff re-ran (not in `requests`)
 
   /** Adds every counter of `o`. */
   RecorderCounters& operator+=(const RecorderCounters& o) noexcept {
@@ -111,6 +112,7 @@ struct RecorderCounters {
     started += o.started;
     late += o.late;
     dropped += o.dropped;
+    retries += o.retries;
     return *this;
   }
 };
@@ -134,6 +136,11 @@ struct IntervalStats {
   std::array<std::uint64_t, error_category_count> by_category{};  ///< since the start
   std::vector<EndpointCounts> endpoints;                          ///< since the start, by name
   Histogram schedule_lag;                                         ///< since the start (open model)
+  // Gauges, as of this collection, summed over the shards.
+  std::int64_t open_circuits = 0;  ///< users whose circuit breaker is open or half-open
+  std::uint64_t busy = 0;          ///< open model: users running an arrival's iteration now
+  std::uint64_t busy_peak = 0;     ///< open model: the shards' peaks of `busy` this interval, added
+  std::uint64_t active_users = 0;  ///< closed model: users running now (set by the monitor, per process)
 
   /** Empties everything (keeps the histograms' memory). */
   void reset() {
@@ -144,6 +151,8 @@ struct IntervalStats {
     by_category = {};
     endpoints.clear();
     schedule_lag.reset();
+    open_circuits = 0;
+    busy = busy_peak = active_users = 0;
   }
   /** Adds the interval part of `other` to this. */
   void merge(const IntervalStats& other) {
@@ -228,6 +237,18 @@ class alignas(64) RecorderShard {
   void count_dropped(std::uint64_t n = 1) { counters_.dropped += n; }
   /** `n` actions were still in flight at the end and were cancelled. */
   void count_cancelled(std::uint64_t n = 1) { counters_.cancelled += n; }
+  /** A Retry backoff re-runs an attempt (the attempt is not recorded as a request). */
+  void count_retry() noexcept { ++counters_.retries; }
+  /** A user's circuit breaker opened (`true`) or closed again (`false`). */
+  void circuit(bool open) noexcept { open_circuits_ += open ? 1 : -1; }
+  /** Open model: a user starts (`true`) or ends (`false`) an arrival's iteration. */
+  void busy(bool now_busy) noexcept {
+    if (!now_busy) {
+      --busy_;
+      return;
+    }
+    if (++busy_ > busy_peak_) busy_peak_ = busy_;
+  }
 
   /** Merges this interval's data into `out` and starts a new interval. Runs on the owning thread. */
   void drain_interval_into(IntervalStats& out) {
@@ -245,6 +266,10 @@ class alignas(64) RecorderShard {
       for (std::size_t i = 0; i < ep.status_classes.size(); ++i) it->status_classes[i] += ep.status_classes[i];
     }
     if (counters_.started) out.schedule_lag.add(lag_);
+    out.open_circuits += open_circuits_;
+    out.busy += busy_;
+    out.busy_peak += busy_peak_;
+    busy_peak_ = busy_;
     for (std::size_t i = 0; i < error_interval_.size(); ++i)
       if (error_interval_[i] != 0) {
         detail::merge_error(out.errors_seen, error_table_[i].category, error_table_[i].message, error_interval_[i]);
@@ -325,6 +350,8 @@ class alignas(64) RecorderShard {
   std::array<detail::StringIndex, error_category_count> error_index_;
   std::uint64_t error_overflow_ = 0;
   std::array<std::uint64_t, error_category_count> by_category_{};
+  std::int64_t open_circuits_ = 0;
+  std::uint64_t busy_ = 0, busy_peak_ = 0;
 };
 
 /** One shard per worker thread, merged into the final result once the workers have stopped. */
@@ -353,6 +380,7 @@ class Recorder {
   }
   /** Number of shards. */
   std::size_t size() const noexcept { return shards_.size(); }
+
 
   /** Merges all shards (call after the workers stopped) into `r`: counts, response-time
    *  figures, rates, errors (table, strings, overflow, by category), endpoints (sorted by name)
@@ -394,6 +422,7 @@ class Recorder {
     r.errors_total = c.errors;
     r.failed_requests = c.failures + c.errors;
     r.cancelled_requests = c.cancelled;
+    r.retries = c.retries;
     const LatencySummary rt = response.summary();
     r.response_histogram = std::make_shared<const Histogram>(response);
     r.avg_response_time = rt.avg;

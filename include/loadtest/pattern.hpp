@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "loadtest/detail/hooks.hpp"
 #include "loadtest/time.hpp"
 
 namespace loadtest {
@@ -71,11 +72,6 @@ inline void validate_steps(const char* what, std::size_t steps, Duration step_le
   if (steps == 0) bad_pattern(std::string(what) + ": steps must be at least 1");
   if (step_length <= 0ns) bad_pattern(std::string(what) + ": the step length must be positive");
   if (ramp < 0ns || ramp > step_length) bad_pattern(std::string(what) + ": ramp must be between 0 and the step length");
-}
-
-template <class P>
-void validate_if_possible(const P& p) {
-  if constexpr (requires { p.validate(); }) p.validate();
 }
 }  // namespace detail
 

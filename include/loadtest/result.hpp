@@ -83,6 +83,10 @@ struct RealTimeMetrics {
   std::uint64_t users_in_open_circuit = 0;
   /// Since the start: attempts a Retry backoff re-ran (not counted in the requests; see Retry).
   std::uint64_t retries = 0;
+  /// Parts of a scaled-out test (segments, MPI ranks) whose data this snapshot holds; 1 in one process.
+  std::uint64_t parts_reported = 1;
+  /// The length of the interval this snapshot covers, seconds (the last one may be shorter).
+  double interval_seconds = 0;
 };
 
 /** One threshold's verdict at the end of a test (see threshold.hpp). */
@@ -148,6 +152,12 @@ struct LoadTestResult {
   }
   /// The threshold breach that ended the test early (Config::abort_on_fail); empty otherwise.
   std::string aborted_by;
+  /// The signal that ended the test early ("SIGINT", "SIGTERM", "SIGHUP"); empty otherwise.
+  std::string interrupted;
+  /// True when parts of a scaled-out test did not report (a rank died, `--allow-partial`).
+  bool incomplete = false;
+  /// True in a checkpoint file: the result so far of a test still running (Config::checkpoint_interval).
+  bool checkpoint = false;
   std::vector<ThresholdResult> thresholds;                ///< pass/fail criteria and their verdicts
 };
 

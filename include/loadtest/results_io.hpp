@@ -64,12 +64,29 @@ LoadTestResult result_from_json(std::string_view json);
  */
 std::string sanitize_name(std::string_view name);
 
+/** Free space a results directory must have at the start (`prepare_results_dir`): 1 MiB. */
+inline constexpr unsigned long long min_free_bytes = 1024 * 1024;
+
 /** Creates `dir` (and its parents) with mode 0700 if missing, then checks that it is a writable
- *  directory by creating and removing a temporary file in it. Directories that already exist
- *  keep their mode. Throws `std::runtime_error("results directory 'DIR' is not writable:
- *  REASON")`.
+ *  directory with at least `min_free_bytes` free (statvfs) by creating and removing a temporary
+ *  file in it. Directories that already exist keep their mode. Throws
+ *  `std::runtime_error("results directory 'DIR' is not writable: REASON")`.
  */
 void prepare_results_dir(const std::filesystem::path& dir);
+
+/** Writes a result file as `write_file_atomic` does; when that fails (the directory became
+ *  unwritable, the disk filled up), writes it to `fallback_results_dir()` instead, prints one
+ *  line naming both paths to stderr, and counts it in `result_fallbacks()`. Every file sink, the
+ *  runner and `.hgrm` export write through here, so a result is never lost to its directory.
+ *  Returns the path written; throws `std::runtime_error` only when the fallback fails too. */
+std::filesystem::path write_result_file(const std::filesystem::path& path, std::string_view content,
+                                        bool overwrite = false);
+
+/** Where `write_result_file` falls back to: `$TMPDIR/loadtest_fallback` (`/tmp/...` without TMPDIR). */
+std::filesystem::path fallback_results_dir();
+
+/** Files this process wrote to the fallback directory so far (the CLI then exits 1). */
+std::size_t result_fallbacks() noexcept;
 
 /** Writes `content` atomically: into a temporary file in the same directory (mode 0600,
  *  `O_EXCL`), `fsync`, then rename onto the final name (and `fsync` of the directory).

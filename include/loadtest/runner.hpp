@@ -231,7 +231,7 @@ class LoadTestRunner {
           run.passed = loadtest::all_passed(run.result.thresholds);
           if (options_.write_results)
             attempt([&] {
-              run.result_path = write_file_atomic(std::filesystem::path(options_.results_dir) /
+              run.result_path = write_result_file(std::filesystem::path(options_.results_dir) /
                                                       fmt::format("loadtest_{}_{}.json", sanitize_name(run.name),
                                                                   test_stamp),
                                                   to_json(run.result));
@@ -247,7 +247,7 @@ class LoadTestRunner {
 
     if (options_.write_summary)
       attempt([&] {
-        summary_path_ = write_file_atomic(std::filesystem::path(options_.results_dir) /
+        summary_path_ = write_result_file(std::filesystem::path(options_.results_dir) /
                                               fmt::format("summary_{}.json", stamp),
                                           summary_json(runs_, iso8601_utc(started)));
       });
@@ -256,7 +256,7 @@ class LoadTestRunner {
         std::vector<LoadTestResult> results;
         for (const auto& r : runs_)
           if (r.ran) results.push_back(r.result);
-        report_path_ = write_file_atomic(std::filesystem::path(options_.results_dir) /
+        report_path_ = write_result_file(std::filesystem::path(options_.results_dir) /
                                              fmt::format("report_{}.html", stamp),
                                          render_html_report(results));
       });

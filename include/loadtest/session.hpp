@@ -68,7 +68,7 @@ class Session {
 
   /** The next record of `feeder` for this user (see feeder.hpp; thread-safe). Throws
    *  FeederExhausted when a `unique` or `queue` feeder has none left for this user. */
-  Record feed(Feeder& feeder) { return feeder.next(id_, rng_); }
+  Record feed(Feeder& feeder) { return feeder.next(id_, rng_, cfg_->segment); }
 
  private:
   std::size_t id_;

@@ -542,18 +542,18 @@ class JsonFileSink {
         if (!first_error) first_error = std::current_exception();
       }
     };
-    attempt([&] { result_path_ = write_file_atomic(dir_ / fmt::format("loadtest_{}_{}.json", name, stamp), json); });
+    attempt([&] { result_path_ = write_result_file(dir_ / fmt::format("loadtest_{}_{}.json", name, stamp), json); });
     if (options_.write_history) {
       attempt([&] {
         TestInfo info = info_;
         if (info.name.empty()) info.name = r.name;
         if (info.timestamp.empty()) info.timestamp = r.timestamp;
-        history_path_ = write_file_atomic(dir_ / fmt::format("metrics_{}_{}.json", name, stamp),
+        history_path_ = write_result_file(dir_ / fmt::format("metrics_{}_{}.json", name, stamp),
                                           history_to_json(info, r.history.empty() ? history_.entries() : r.history));
       });
     }
     if (!options_.extra_path.empty())
-      attempt([&] { extra_written_ = write_file_atomic(options_.extra_path, json, /*overwrite=*/true); });
+      attempt([&] { extra_written_ = write_result_file(options_.extra_path, json, /*overwrite=*/true); });
     if (first_error) std::rethrow_exception(first_error);
   }
 

@@ -37,6 +37,8 @@ class BoundedHistory {
     stride_ = 1;
   }
   [[nodiscard]] bool empty() const noexcept { return entries_.empty(); }
+  /** The newest entry kept (the history must not be empty). */
+  [[nodiscard]] RealTimeMetrics& last() noexcept { return entries_.back(); }
   [[nodiscard]] const std::vector<RealTimeMetrics>& entries() const noexcept { return entries_; }
 
  private:
