@@ -336,6 +336,37 @@ Histogram decode_compressed(std::string_view bytes) {
 
 Histogram decode_compressed_base64(std::string_view text) { return decode_compressed(base64_decode(text)); }
 
+std::string encode_exact(const Histogram& h) {
+  std::string out = encode_v2(h);
+  const Histogram::Moments m = h.moments();
+  put64(out, static_cast<std::uint64_t>(m.min_ns));
+  put64(out, static_cast<std::uint64_t>(m.max_ns));
+  put64(out, std::bit_cast<std::uint64_t>(m.sum_us));
+  put64(out, std::bit_cast<std::uint64_t>(m.sum_sq_us));
+  put64(out, m.saturated);
+  return out;
+}
+
+Histogram decode_exact(std::string_view bytes) {
+  constexpr std::size_t trailer = 40;
+  if (bytes.size() < header_size + trailer)
+    corrupt("an exact histogram needs at least 80 bytes, got " + std::to_string(bytes.size()));
+  const std::size_t at = bytes.size() - trailer;
+  Histogram h = decode_v2(bytes.substr(0, at));
+  Histogram::Moments m;
+  m.min_ns = static_cast<std::int64_t>(get64(bytes, at));
+  m.max_ns = static_cast<std::int64_t>(get64(bytes, at + 8));
+  m.sum_us = std::bit_cast<double>(get64(bytes, at + 16));
+  m.sum_sq_us = std::bit_cast<double>(get64(bytes, at + 24));
+  m.saturated = get64(bytes, at + 32);
+  try {
+    h.restore_moments(m);
+  } catch (const std::invalid_argument& e) {
+    corrupt(e.what());
+  }
+  return h;
+}
+
 bool restore_summary(Histogram& h, double min_s, double max_s, double avg_s, double stddev_s) {
   if (h.empty()) return true;
   if (!std::isfinite(min_s) || !std::isfinite(max_s) || !std::isfinite(avg_s) || !std::isfinite(stddev_s) ||

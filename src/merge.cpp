@@ -105,12 +105,17 @@ LoadTestResult merge_results(const std::vector<LoadTestResult>& results, const M
   }
   const std::size_t n = segments.front().count;
   std::string present;
-  for (const auto& [index, input] : owner) present += (present.empty() ? "" : ",") + std::to_string(index);
+  // (appended piecewise: GCC 12 warns falsely about "," + std::to_string(...))
+  auto append = [](std::string& list, std::size_t k) {
+    if (!list.empty()) list += ',';
+    list += std::to_string(k);
+  };
+  for (const auto& [index, input] : owner) append(present, index);
   if (owner.size() != n) {
     if (!options.allow_partial) {
       std::string missing;
       for (std::size_t k = 0; k < n; ++k)
-        if (!owner.count(k)) missing += (missing.empty() ? "" : ",") + std::to_string(k);
+        if (!owner.count(k)) append(missing, k);
       const bool one = missing.find(',') == std::string::npos;
       throw std::invalid_argument(fmt::format("merge: segment{} {} of {} {} missing (have {}; accept with --allow-partial)",
                                               one ? "" : "s", missing, n, one ? "is" : "are", present));

@@ -120,6 +120,16 @@ BOOST_AUTO_TEST_CASE(round_trips_keep_every_count) {
       BOOST_TEST(back.highest_trackable_us() == h.highest_trackable_us());
       BOOST_TEST(back.significant_digits() == h.significant_digits());
       BOOST_TEST(loadtest::decode_compressed(loadtest::encode_compressed(h)).same_counts(h));
+      // The exact form keeps every figure, moments included.
+      const std::string exact_bytes = loadtest::encode_exact(h);
+      BOOST_TEST(exact_bytes.size() == loadtest::encode_v2(h).size() + 40);
+      const Histogram same = loadtest::decode_exact(exact_bytes);
+      BOOST_TEST(same.same_counts(h));
+      BOOST_TEST(same.min().count() == h.min().count());
+      BOOST_TEST(same.max().count() == h.max().count());
+      BOOST_TEST(same.mean_us() == h.mean_us());
+      BOOST_TEST(same.stddev_us() == h.stddev_us());
+      BOOST_TEST(same.saturated() == h.saturated());
       // With the moments put back, every figure is the original's.
       Histogram exact = back;
       exact.restore_moments(h.moments());
@@ -311,6 +321,20 @@ BOOST_AUTO_TEST_CASE(zip_bomb_is_refused_without_inflating_it) {
   BOOST_REQUIRE(waitpid(pid, &status, 0) == pid);
   BOOST_TEST(WIFEXITED(status));
   BOOST_TEST(WEXITSTATUS(status) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(exact_form_refuses_bad_trailers) {
+  Histogram h;
+  h.record(std::chrono::milliseconds(5));
+  const std::string good = loadtest::encode_exact(h);
+  BOOST_CHECK_THROW(loadtest::decode_exact(good.substr(0, 79)), std::invalid_argument);
+  BOOST_CHECK_THROW(loadtest::decode_exact(good.substr(0, good.size() - 1)), std::invalid_argument);
+  std::string far = good;
+  far[good.size() - 40 + 1] = '\x7f';  // min_ns far outside the recorded bucket
+  BOOST_CHECK_EXCEPTION(loadtest::decode_exact(far), std::invalid_argument,
+                        [](const std::invalid_argument& e) { return says(e, "corrupt HdrHistogram payload"); });
+  // An empty histogram: zero moments.
+  BOOST_TEST(loadtest::decode_exact(loadtest::encode_exact(Histogram())).empty());
 }
 
 BOOST_AUTO_TEST_CASE(summary_figures_restore_exact_percentiles) {
