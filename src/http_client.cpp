@@ -25,6 +25,10 @@
 #endif
 
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <array>
@@ -215,9 +219,12 @@ void append_header(std::string& s, std::string_view name, std::string_view value
 
 // Parses a response straight into a Response, reusing its strings (no allocation in steady state).
 // A body longer than `keep` is read to its end and counted, but only its first `keep` bytes are stored.
+// Beyond `keep` the parser also checks `deadline` itself: Beast's stream timeout never fires while
+// data keeps arriving (each read completes and re-arms the timer), so an endless body would
+// otherwise hold the user until the test ends.
 class ResponseParser final : public bhttp::basic_parser<false> {
  public:
-  ResponseParser(Response& out, std::size_t keep) : out_(out), keep_(keep) {
+  ResponseParser(Response& out, std::size_t keep, Clock::time_point deadline) : out_(out), keep_(keep), deadline_(deadline) {
     out_.body.clear();
     out_.body_size = 0;
     out_.body_truncated = false;
@@ -245,26 +252,30 @@ class ResponseParser final : public bhttp::basic_parser<false> {
   void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
     if (length) out_.body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*length, keep_)));
   }
-  std::size_t on_body_impl(beast::string_view s, error_code&) override {
-    take(s);
+  std::size_t on_body_impl(beast::string_view s, error_code& ec) override {
+    take(s, ec);
     return s.size();
   }
   void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view s, error_code&) override {
-    take(s);
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view s, error_code& ec) override {
+    take(s, ec);
     return s.size();
   }
   void on_finish_impl(error_code&) override {}
 
-  void take(beast::string_view s) {
+  void take(beast::string_view s, error_code& ec) {
     out_.body_size += s.size();
     const std::size_t room = keep_ - std::min(keep_, out_.body.size());
-    if (s.size() > room) out_.body_truncated = true;
+    if (s.size() > room) {
+      out_.body_truncated = true;
+      if (Clock::now() >= deadline_) ec = beast::error::timeout;  // only past the kept part: no cost for normal bodies
+    }
     out_.body.append(s.data(), std::min(room, s.size()));
   }
 
   Response& out_;
   std::size_t keep_;
+  Clock::time_point deadline_;
   std::size_t count_ = 0;
 };
 
@@ -594,6 +605,15 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     (void)ep;
     if (ec) {
       close();
+      // Asio's range connect hides a failed socket() (EMFILE) behind operation_aborted or
+      // not_found: ask the kernel once more, on this error path only.
+      if (ec != asio::error::connection_refused && !detail::is_local_resource_error(ec)) {
+        const int fd = ::socket(endpoints.front().protocol().family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE))
+          ec = error_code(errno, boost::system::system_category());
+        else if (fd >= 0)
+          ::close(fd);
+      }
       co_return std::pair{ec, HttpPhase::connect};
     }
     error_code ignored;
@@ -632,7 +652,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   asio::awaitable<Exchange> exchange(Stream& stream, const Request& req, Response& out) {
     Exchange x;
     auto& low = lowest();
-    low.expires_after(opts.request_timeout);
+    const auto deadline = Clock::now() + opts.request_timeout;
+    low.expires_at(deadline);
     error_code wec = co_await detail::write_message(stream, head, req.body);
     if (wec) {
       x.ec = wec;
@@ -642,7 +663,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     for (;;) {
       std::size_t fields = 0;
       {
-        ResponseParser parser(out, opts.max_body);
+        ResponseParser parser(out, opts.max_body, deadline);
         if (req.method == Method::head) parser.skip(true);
         auto [rec, n] = co_await bhttp::async_read(stream, buffer, parser, as_tuple_awaitable);
         (void)n;
