@@ -11,13 +11,23 @@
 // succeeds when the status is --expect (200).
 //
 // Exit status: 0 the test ran (and every --threshold held, no --max-regression was exceeded);
-// 1 the test could not run (e.g. results directory not writable); 2 bad usage (one line on stderr
-// names the bad value); 99 a threshold failed or the run regressed against --baseline.
+// 1 the test could not run (e.g. results directory not writable, or the descriptor limit cannot
+// hold the users); 2 bad usage (one line on stderr names the bad value, control characters
+// escaped); 99 a threshold failed or the run regressed against --baseline.
+//
+// Every option is checked before anything is sent: see the README's "Failure modes".
 //
 
 #include <boost/program_options.hpp>
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -42,6 +52,7 @@
 #include "loadtest/mpi.hpp"
 #endif
 #include "loadtest/prometheus.hpp"
+#include "loadtest/text.hpp"
 
 namespace asio = boost::asio;
 namespace po = boost::program_options;
@@ -72,6 +83,18 @@ bool prints() {
 struct UsageError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
+
+/** A limit of this machine that the test cannot fit: printed as one line, exit 1. */
+struct CannotRun : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/** The largest --baseline file read: a result JSON is a few hundred KB; this bounds RSS. */
+constexpr std::uintmax_t max_baseline_bytes = 64ull * 1024 * 1024;
+
+/** Descriptors the process needs besides one per user: stdio, result files, the Prometheus
+ *  listener and its scrapes, the io_contexts' epoll and eventfds. */
+constexpr rlim_t reserved_descriptors = 32;
 
 struct Options {
   std::string url;
@@ -106,12 +129,29 @@ struct Options {
   bool abort_on_fail = false;
   std::string abort_grace = "10s";
   std::string html, csv, prometheus, hgrm, baseline, max_regression;
+  std::string max_body = "1MiB";
+  bool check = false;          // --check: validate everything, send nothing
   bool ramp_up_given = false;  // a defaulted ramp-up shrinks to fit a short --duration
   bool users_given = false, duration_given = false;
 };
 
+/** The Prometheus sink, printing its real address once it listens (a port of 0 is chosen then). */
+struct AnnouncedPrometheus {
+  lt::PrometheusSink sink;
+  bool quiet = false;
+  void on_start(const lt::TestInfo& info) {
+    sink.on_start(info);
+    if (!quiet) {
+      fmt::print("prometheus: {} (while the test runs)\n", sink.url());
+      std::fflush(stdout);
+    }
+  }
+  void on_interval(const lt::RealTimeMetrics& m) { sink.on_interval(m); }
+  void on_finish(const lt::LoadTestResult& r) { sink.on_finish(r); }
+};
+
 using Sinks = lt::Tee<lt::ConsoleSink, lt::JsonFileSink, lt::Maybe<lt::HtmlReportSink>, lt::Maybe<lt::CsvSink>,
-                      lt::Maybe<lt::PrometheusSink>>;
+                      lt::Maybe<AnnouncedPrometheus>>;
 
 // One user's request: the same for every user, built once. One test type per pattern type.
 template <class Pattern>
@@ -150,20 +190,63 @@ Sinks make_sinks(const Options& o) {
   if (!o.html.empty()) html = lt::Maybe<lt::HtmlReportSink>(lt::HtmlReportSink({.path = o.html}));
   lt::Maybe<lt::CsvSink> csv;
   if (!o.csv.empty()) csv = lt::Maybe<lt::CsvSink>(lt::CsvSink({.prefix = o.csv}));
-  lt::Maybe<lt::PrometheusSink> prometheus;
-  if (!o.prometheus.empty()) prometheus = lt::Maybe<lt::PrometheusSink>(lt::PrometheusSink(lt::PrometheusSink::parse_listen(o.prometheus)));
+  lt::Maybe<AnnouncedPrometheus> prometheus;
+  if (!o.prometheus.empty())
+    prometheus = lt::Maybe<AnnouncedPrometheus>(
+        AnnouncedPrometheus{lt::PrometheusSink(lt::PrometheusSink::parse_listen(o.prometheus)), o.quiet});
   return Sinks(lt::ConsoleSink({.out = stdout, .quiet = o.quiet, .tty = -1}),
                lt::JsonFileSink({.results_dir = o.results_dir, .extra_path = o.json}), std::move(html), std::move(csv),
                std::move(prometheus));
 }
 
+/** The users a pattern may have at once: the closed model's peak, the open model's --max-users. */
+template <class Pattern>
+std::size_t peak_users(const Setup& setup, const Pattern& pattern) {
+  if constexpr (lt::UsersPattern<Pattern>) return pattern.max_users();
+  else return setup.cfg.open.max_users;
+}
+
+/** Raises RLIMIT_NOFILE to the hard limit and refuses (exit 1) a user count that cannot fit it:
+ *  each user holds one connection. */
+void fit_descriptors(std::size_t users) {
+  struct rlimit rl {};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur != rl.rlim_max) {
+    struct rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY) return;
+  const auto need = static_cast<rlim_t>(users) + reserved_descriptors;
+  if (need > rl.rlim_cur)
+    throw CannotRun(fmt::format("{} users need about {} file descriptors, but the limit (ulimit -n, hard limit "
+                                "included) is {}; raise it or use fewer users",
+                                users, need, rl.rlim_cur));
+}
+
 template <class Pattern>
 Ran run_test(const Setup& setup, Pattern pattern) {
+  try {
+    lt::detail::validate_if_possible(pattern);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string(setup.o.stages.empty() && setup.o.pattern.empty() ? "" : setup.o.stages.empty() ? "--pattern: " : "--stages: ") + e.what());
+  }
+  fit_descriptors(peak_users(setup, pattern));
+  // The results directory before the console prints anything, so that a refusal is one line.
+  if (!setup.o.check) {
+    try {
+      lt::prepare_results_dir(setup.o.results_dir);
+    } catch (const std::exception& e) {
+      throw CannotRun(e.what());
+    }
+  }
+  if (setup.o.check) {
+    fmt::print("loadtest-http: the configuration is valid (--check: nothing sent)\n");
+    return {};
+  }
   HttpTest<Pattern> test(setup.cfg, std::move(pattern), setup.behavior, setup.backoff, make_sinks(setup.o));
   test.request = setup.request;
   test.expect = setup.expect;
-  if (auto* p = test.sink().template get<4>().get(); p && !setup.o.quiet && prints())
-    fmt::print("prometheus: {}/metrics (while the test runs)\n", p->url());
 #if defined(LOADTEST_HAS_MPI)
   if (mpi_env) {
     mpi_env->check_all(true, {});  // this rank's options are valid; is every rank's?
@@ -200,6 +283,72 @@ std::size_t positive(const std::string& flag, long long v, long long max) {
   return static_cast<std::size_t>(v);
 }
 
+/** A byte count: digits with an optional binary suffix (k/KiB, M/MiB, G/GiB), 0..limit. */
+std::size_t byte_count(const std::string& flag, const std::string& text, std::size_t limit) {
+  auto bad = [&](const char* why) {
+    return UsageError(flag + ": '" + text + "' " + why + " (use e.g. 65536, 64KiB, 1MiB; at most " +
+                      std::to_string(limit) + " bytes)");
+  };
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec == std::errc::result_out_of_range) throw bad(text.empty() ? "is empty" : "is too large");
+  if (ec != std::errc{}) throw bad("is not a byte count");
+  std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  std::uint64_t scale = 1;
+  if (unit.empty() || unit == "B") scale = 1;
+  else if (unit == "k" || unit == "K" || unit == "KiB") scale = 1024;
+  else if (unit == "M" || unit == "MiB") scale = 1024 * 1024;
+  else if (unit == "G" || unit == "GiB") scale = 1024 * 1024 * 1024;
+  else throw bad("has an unknown unit");
+  if (v > limit / scale) throw bad("is too large");
+  return static_cast<std::size_t>(v * scale);
+}
+
+/** Refuses a path option that cannot be meant: a control character, longer than PATH_MAX. */
+void check_path(const std::string& flag, const std::string& path) {
+  if (path.size() > 4096) throw UsageError(fmt::format("{}: the path is {} bytes, longer than 4096", flag, path.size()));
+  for (char c : path)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) throw UsageError(flag + ": '" + path + "' contains a control character");
+}
+
+/** An output file (--json, --html, --hgrm, the --csv prefix): a usable path whose directory exists
+ *  and which is not a directory itself. Checked before the test, so that no run is wasted. */
+void check_output_file(const std::string& flag, const std::string& path) {
+  check_path(flag, path);
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw UsageError(flag + ": '" + path + "' is a directory, not a file");
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
+    throw UsageError(flag + ": the directory '" + parent.string() + "' does not exist");
+}
+
+/** Reads a --baseline file: a regular, readable file of at most max_baseline_bytes. */
+std::string read_baseline(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw UsageError("--baseline: cannot read '" + path + "': " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) throw UsageError("--baseline: '" + path + "' is a directory, not a result JSON file");
+  if (!S_ISREG(st.st_mode)) throw UsageError("--baseline: '" + path + "' is not a regular file");
+  if (static_cast<std::uintmax_t>(st.st_size) > max_baseline_bytes)
+    throw UsageError(fmt::format("--baseline: '{}' is {} bytes, more than the limit of {} (64 MiB)", path,
+                                 static_cast<std::uintmax_t>(st.st_size), max_baseline_bytes));
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw UsageError("--baseline: cannot read '" + path + "': " + std::strerror(errno));
+  std::string text;
+  char buf[65536];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+    text.append(buf, n);
+    if (text.size() > max_baseline_bytes) break;  // it grew after the stat
+  }
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) throw UsageError("--baseline: cannot read '" + path + "'");
+  if (text.size() > max_baseline_bytes)
+    throw UsageError(fmt::format("--baseline: '{}' is more than the limit of {} bytes (64 MiB)", path, max_baseline_bytes));
+  return text;
+}
+
 /** The original framework's API test name: `API_{METHOD}_{path}`. */
 std::string default_name(const std::string& method, const lt::http::Url& url) {
   std::string path = url.target.substr(0, url.target.find('?'));
@@ -229,6 +378,11 @@ int run(const Options& o) {
   if (ramp_up > duration) throw UsageError("--ramp-up: '" + o.ramp_up + "' is longer than --duration '" + o.duration + "'");
   if (timeout <= 0ns) throw UsageError("--timeout: must be longer than 0");
   if (o.expect < 100 || o.expect > 599) throw UsageError(fmt::format("--expect: '{}' is not an HTTP status", o.expect));
+  if (o.name.size() > 256) throw UsageError(fmt::format("--name: {} bytes is longer than the limit of 256", o.name.size()));
+  for (char c : o.name)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      throw UsageError("--name: '" + o.name + "' contains a control character");
+  if (!lt::text::valid_utf8(o.name)) throw UsageError("--name: '" + o.name + "' is not valid UTF-8");
 
   lt::Config cfg;
   cfg.name = o.name.empty() ? default_name(std::string(lt::http::to_string(method)), url) : o.name;
@@ -250,14 +404,31 @@ int run(const Options& o) {
   cfg.http.connect_timeout = timeout;
   cfg.http.request_timeout = timeout;
   cfg.http.insecure = o.insecure;
+  cfg.http.max_body = byte_count("--max-body", o.max_body, lt::http::max_body_limit);
   for (const std::string& h : o.headers) {
     auto colon = h.find(':');
     if (colon == std::string::npos || colon == 0)
       throw UsageError("--header: '" + h + "' is not 'Name: value'");
-    std::string value = h.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(" \t"));
+    std::string value(lt::text::trim_ows(std::string_view(h).substr(colon + 1)));
+    try {
+      lt::http::validate_header(h.substr(0, colon), value);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--header: ") + e.what());
+    }
     cfg.http.headers.emplace_back(h.substr(0, colon), value);
   }
+  try {
+    cfg.http.validate();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string(e.what()).find("Host") != std::string::npos ? std::string("--header: ") + e.what()
+                                                                                : std::string("--timeout: ") + e.what());
+  }
+  check_path("--results-dir", o.results_dir);
+  if (!o.json.empty()) check_output_file("--json", o.json);
+  if (!o.html.empty()) check_output_file("--html", o.html);
+  if (!o.hgrm.empty()) check_output_file("--hgrm", o.hgrm);
+  if (!o.csv.empty()) check_output_file("--csv", o.csv);  // the prefix: PREFIX_stats.csv goes beside it
+  if (!o.baseline.empty()) check_path("--baseline", o.baseline);
   cfg.labels["url"] = o.url;
   cfg.labels["method"] = std::string(lt::http::to_string(method));
   cfg.labels["timeout"] = lt::format_duration(timeout);
@@ -276,8 +447,8 @@ int run(const Options& o) {
   if (!o.stages.empty() && o.duration_given)
     throw UsageError("--duration cannot be combined with --stages (the stages set the duration)");
   if (!o.rate && o.arrivals == "poisson") throw UsageError("--arrivals poisson needs --rate (the open model)");
-  if (o.rate && (!std::isfinite(*o.rate) || *o.rate <= 0))
-    throw UsageError(fmt::format("--rate: '{}' must be a positive number of arrivals per second", *o.rate));
+  if (o.rate && !(*o.rate >= lt::min_rate && *o.rate <= lt::max_rate_limit))
+    throw UsageError(fmt::format("--rate: '{}' must be 0.001..1e7 arrivals per second", *o.rate));
   if (o.rate && (o.users_given || o.ramp_up_given))
     throw UsageError(std::string(o.users_given ? "--users" : "--ramp-up") +
                      " cannot be combined with --rate (use --max-users for the open model)");
@@ -339,9 +510,7 @@ int run(const Options& o) {
     }
   }
   if (!o.baseline.empty()) {
-    std::ifstream in(o.baseline, std::ios::binary);
-    if (!in) throw UsageError("--baseline: cannot read '" + o.baseline + "'");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string text = read_baseline(o.baseline);
     try {
       baseline = lt::result_from_json(text);
     } catch (const std::invalid_argument& e) {
@@ -360,6 +529,11 @@ int run(const Options& o) {
 
   Setup setup{o, cfg, lt::http::Request::make(method, url.target, o.body), o.expect, behavior, backoff};
   setup.request.name = std::string(lt::http::to_string(method)) + " " + url.target.substr(0, url.target.find('?'));
+  try {
+    setup.request.validate();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
   Ran ran;
   try {
     if (o.rate) {
@@ -375,6 +549,7 @@ int run(const Options& o) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
+  if (o.check) return exit_ran;
   const lt::LoadTestResult& r = ran.result;
   if (!prints()) return lt::exit_code(r);  // another rank of an MPI run: rank 0 reports
   fmt::print("result: {}\n", ran.result_path.string());
@@ -399,6 +574,18 @@ int run(const Options& o) {
   int code = lt::exit_code(r);
   if (code == exit_ran && failed) code = exit_failed_checks;  // a baseline regression
   return code;
+}
+/** An error message as one line: control characters escaped, at most 600 bytes (a 100 KB value
+ *  is cut, with its length said). */
+std::string one_line(std::string_view what) {
+  std::string s = lt::text::escape_control(what, /*escape_backslash=*/false);  // parts may be escaped already
+  constexpr std::size_t limit = 600;
+  if (s.size() > limit) {
+    std::size_t cut = limit;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 sequence
+    s = s.substr(0, cut) + fmt::format("... ({} bytes in all)", s.size());
+  }
+  return s;
 }
 }  // namespace
 
@@ -448,7 +635,9 @@ int main(int argc, char** argv) {
     ("prometheus", po::value(&o.prometheus), "serve /metrics on HOST:PORT while the test runs (loopback)")
     ("hgrm", po::value(&o.hgrm), "write the latency distribution in HdrHistogram's .hgrm format")
     ("baseline", po::value(&o.baseline), "compare with an earlier result JSON")
-    ("max-regression", po::value(&o.max_regression), "with --baseline: exit 99 when worse by more than this (10%)");
+    ("max-regression", po::value(&o.max_regression), "with --baseline: exit 99 when worse by more than this (10%)")
+    ("max-body", po::value(&o.max_body)->default_value(o.max_body), "response body bytes kept per request (0..1GiB); the rest is read and counted, not stored")
+    ("check", po::bool_switch(&o.check), "check every option (and the descriptor limit), send nothing, exit 0 if all is well");
   // clang-format on
   po::options_description all;
   all.add(visible).add_options()("url", po::value(&o.url), "target URL");
@@ -496,6 +685,14 @@ int run_main(int argc, char** argv, const po::options_description& visible, cons
       return exit_ran;
     }
     po::notify(vm);
+    for (const auto& [flag, value] : vm) {
+      if (value.defaulted() || flag == "body") continue;
+      const auto* text = boost::any_cast<std::string>(&value.value());
+      const auto* list = boost::any_cast<std::vector<std::string>>(&value.value());
+      bool empty = (text && text->empty()) ||
+                   (list && std::any_of(list->begin(), list->end(), [](const std::string& v) { return v.empty(); }));
+      if (empty) throw UsageError("--" + flag + ": the value is empty");
+    }
     o.ramp_up_given = !vm["ramp-up"].defaulted();
     o.users_given = !vm["users"].defaulted();
     o.duration_given = !vm["duration"].defaulted();
@@ -503,16 +700,16 @@ int run_main(int argc, char** argv, const po::options_description& visible, cons
     if (o.url.empty()) throw UsageError("missing URL (usage: loadtest-http [options] URL; see --help)");
     return run(o);
   } catch (const po::error& e) {
-    return usage(e.what());
+    return usage(one_line(e.what()));
   } catch (const UsageError& e) {
-    return usage(e.what());
+    return usage(one_line(e.what()));
 #if defined(LOADTEST_HAS_MPI)
   } catch (const lt::mpi::CollectiveError& e) {  // raised on every rank together
-    if (prints()) fmt::print(stderr, "loadtest-http: {}\n", e.what());
+    if (prints()) fmt::print(stderr, "loadtest-http: {}\n", one_line(e.what()));
     return exit_usage;
 #endif
   } catch (const std::exception& e) {
-    fmt::print(stderr, "loadtest-http: cannot run: {}\n", e.what());
+    fmt::print(stderr, "loadtest-http: cannot run: {}\n", one_line(e.what()));
     return exit_cannot_run;
   }
 }

@@ -17,12 +17,14 @@
 
 #include "loadtest/histogram.hpp"
 #include "loadtest/outcome.hpp"
+#include "loadtest/text.hpp"
 
 namespace loadtest {
 
 namespace detail {
 
-std::string html_escape(std::string_view s) {
+std::string html_escape(std::string_view raw) {
+  const std::string s = text::to_valid_utf8(raw);  // bad bytes become U+FFFD
   std::string out;
   out.reserve(s.size() + s.size() / 8);
   for (char c : s) {

@@ -24,6 +24,12 @@
 #include <openssl/x509_vfy.h>
 #endif
 
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -36,6 +42,7 @@
 #include "loadtest/cookies.hpp"
 #include "loadtest/detail/write_message.hpp"
 #include "loadtest/detail/http_errors.hpp"
+#include "loadtest/text.hpp"
 
 namespace loadtest {
 namespace detail {
@@ -69,12 +76,30 @@ bool is_stream_truncated(const boost::system::error_code& ec) noexcept {
 using tls_errors::is_ssl_error;
 using tls_errors::is_stream_truncated;
 
+bool is_local_resource_error(const boost::system::error_code& ec) noexcept {
+  return ec == boost::system::errc::too_many_files_open || ec == boost::system::errc::too_many_files_open_in_system ||
+         ec == boost::system::errc::address_not_available;
+}
+
+std::string describe_local_resource(const boost::system::error_code& ec) {
+  if (ec == boost::system::errc::address_not_available)
+    return "no free local port (EADDRNOTAVAIL): the ephemeral port range is used up; use fewer connections";
+  if (ec == boost::system::errc::too_many_files_open_in_system)
+    return "too many open files in the system (ENFILE): the kernel's limit fs.file-max is reached";
+  struct rlimit rl{};
+  std::string limit = "?";
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) limit = rl.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(rl.rlim_cur);
+  return "too many open files (EMFILE): the descriptor limit RLIMIT_NOFILE (ulimit -n) is " + limit +
+         "; raise it or use fewer users";
+}
+
 ErrorCategory categorize(const boost::system::error_code& ec, HttpPhase phase) noexcept {
   if (!ec) return ErrorCategory::none;
   const bool connecting = phase == HttpPhase::resolve || phase == HttpPhase::connect || phase == HttpPhase::handshake;
   if (ec == beast::error::timeout || ec == asio::error::timed_out)
     return connecting ? ErrorCategory::connect_timeout : ErrorCategory::timeout;
   if (ec == asio::error::operation_aborted) return ErrorCategory::cancelled;
+  if (is_local_resource_error(ec)) return ErrorCategory::local_resources;
   switch (phase) {
     case HttpPhase::resolve: return ErrorCategory::dns;
     case HttpPhase::connect:
@@ -107,6 +132,7 @@ std::string describe(const boost::system::error_code& ec, HttpPhase phase, std::
       return (phase == HttpPhase::handshake ? "TLS handshake failed: " : "TLS error: ") + ec.message() + at;
     case ErrorCategory::protocol: return "malformed HTTP response: " + ec.message() + at;
     case ErrorCategory::cancelled: return "request cancelled" + at;
+    case ErrorCategory::local_resources: return describe_local_resource(ec) + at;
     default: break;
   }
   // reset
@@ -134,29 +160,34 @@ namespace {
 constexpr auto as_tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 constexpr std::array<std::string_view, 7> method_names{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
 constexpr std::uint32_t header_limit = 64 * 1024;
-constexpr std::uint64_t body_limit = 64ull * 1024 * 1024;
 constexpr auto dns_cache_ttl = std::chrono::seconds(60);
 constexpr std::uint64_t max_retry_after_s = 24 * 3600;  // a longer Retry-After is capped
 
-bool has_crlf(std::string_view s) noexcept { return s.find_first_of("\r\n") != std::string_view::npos; }
+bool has_crlf(std::string_view s) noexcept { return s.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos; }
 
-bool bad_header_name(std::string_view s) noexcept {
-  return s.empty() || s.find_first_of("\r\n: \t") != std::string_view::npos;
+// Why a header may not be sent, or null when it may.
+const char* header_problem(std::string_view name, std::string_view value) noexcept {
+  if (!text::is_token(name)) return "the name is not an RFC 9110 token (no spaces, tabs, colons or control characters)";
+  if (has_crlf(value)) return "the value contains CR, LF or NUL";
+  if (text::iequals(name, "content-length"))
+    return "Content-Length is set by the client from the body; do not give it by hand";
+  if (text::iequals(name, "transfer-encoding"))
+    return "Transfer-Encoding is not supported: the client sends bodies with a Content-Length";
+  return nullptr;
+}
+
+bool bad_target(std::string_view t) noexcept {
+  return has_crlf(t) || t.find(' ') != std::string_view::npos || t.find('\t') != std::string_view::npos;
 }
 
 bool contains_header(const std::vector<std::pair<std::string, std::string>>& hs, std::string_view name) noexcept {
-  return std::any_of(hs.begin(), hs.end(), [&](const auto& h) { return beast::iequals(h.first, name); });
+  return std::any_of(hs.begin(), hs.end(), [&](const auto& h) { return text::iequals(h.first, name); });
 }
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Retry-After: delta-seconds or an IMF-fixdate HTTP-date; 0 when unparsable or in the past.
 Duration parse_retry_after(std::string_view value) {
-  value = trim(value);
+  value = text::trim_ows(value);
   if (value.empty()) return Duration{0};
   std::uint64_t secs = 0;
   auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), secs);
@@ -187,14 +218,20 @@ void append_header(std::string& s, std::string_view name, std::string_view value
 }
 
 // Parses a response straight into a Response, reusing its strings (no allocation in steady state).
+// A body longer than `keep` is read to its end and counted, but only its first `keep` bytes are stored.
+// Beyond `keep` the parser also checks `deadline` itself: Beast's stream timeout never fires while
+// data keeps arriving (each read completes and re-arms the timer), so an endless body would
+// otherwise hold the user until the test ends.
 class ResponseParser final : public bhttp::basic_parser<false> {
  public:
-  explicit ResponseParser(Response& out) : out_(out) {
+  ResponseParser(Response& out, std::size_t keep, Clock::time_point deadline) : out_(out), keep_(keep), deadline_(deadline) {
     out_.body.clear();
+    out_.body_size = 0;
+    out_.body_truncated = false;
     out_.status = 0;
     out_.retry_after = Duration{0};
     header_limit(loadtest::http::header_limit);
-    body_limit(loadtest::http::body_limit);
+    body_limit(boost::none);  // memory is bounded by `keep`, time by the request timeout
   }
   std::size_t fields() const noexcept { return count_; }
 
@@ -213,20 +250,32 @@ class ResponseParser final : public bhttp::basic_parser<false> {
   }
   void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
-    if (length && *length <= loadtest::http::body_limit) out_.body.reserve(static_cast<std::size_t>(*length));
+    if (length) out_.body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*length, keep_)));
   }
-  std::size_t on_body_impl(beast::string_view s, error_code&) override {
-    out_.body.append(s);
+  std::size_t on_body_impl(beast::string_view s, error_code& ec) override {
+    take(s, ec);
     return s.size();
   }
   void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view s, error_code&) override {
-    out_.body.append(s);
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view s, error_code& ec) override {
+    take(s, ec);
     return s.size();
   }
   void on_finish_impl(error_code&) override {}
 
+  void take(beast::string_view s, error_code& ec) {
+    out_.body_size += s.size();
+    const std::size_t room = keep_ - std::min(keep_, out_.body.size());
+    if (s.size() > room) {
+      out_.body_truncated = true;
+      if (Clock::now() >= deadline_) ec = beast::error::timeout;  // only past the kept part: no cost for normal bodies
+    }
+    out_.body.append(s.data(), std::min(room, s.size()));
+  }
+
   Response& out_;
+  std::size_t keep_;
+  Clock::time_point deadline_;
   std::size_t count_ = 0;
 };
 
@@ -262,7 +311,7 @@ std::string_view to_string(Method m) noexcept { return method_names[static_cast<
 
 Method parse_method(std::string_view text) {
   for (std::size_t i = 0; i < method_names.size(); ++i)
-    if (beast::iequals(text, method_names[i])) return static_cast<Method>(i);
+    if (text::iequals(text, method_names[i])) return static_cast<Method>(i);
   throw std::invalid_argument("invalid HTTP method '" + std::string(text) +
                               "' (use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS)");
 }
@@ -298,6 +347,42 @@ Url parse_url(std::string_view text) {
   return url;
 }
 
+void validate_header(std::string_view name, std::string_view value) {
+  const char* why = header_problem(name, value);
+  if (!why) return;
+  if (!text::is_token(name)) throw std::invalid_argument("invalid header name '" + text::escape_control(name) + "': " + why);
+  if (has_crlf(value))
+    throw std::invalid_argument("invalid value of header '" + text::escape_control(name) + "' ('" +
+                                text::escape_control(value) + "'): " + why);
+  throw std::invalid_argument("header '" + std::string(name) + "' refused: " + why);
+}
+
+void Options::validate() const {
+  auto timeout = [](const char* what, Duration d) {
+    if (d <= Duration::zero() || to_seconds(d) > max_duration_seconds)
+      throw std::invalid_argument(std::string("invalid ") + what + " '" + format_duration(d) +
+                                  "': must be longer than 0 and at most 1e9 s");
+  };
+  timeout("connect_timeout", connect_timeout);
+  timeout("request_timeout", request_timeout);
+  if (max_body > max_body_limit)
+    throw std::invalid_argument("invalid max_body " + std::to_string(max_body) + ": at most 1 GiB (1073741824)");
+  int hosts = 0;
+  for (const auto& [k, v] : headers) {
+    validate_header(k, v);
+    if (text::iequals(k, "host") && ++hosts > 1) throw std::invalid_argument("invalid headers: 'Host' given twice");
+  }
+  if (has_crlf(user_agent))
+    throw std::invalid_argument("invalid user agent '" + text::escape_control(user_agent) + "': contains CR, LF or NUL");
+}
+
+void Request::validate() const {
+  if (bad_target(target))
+    throw std::invalid_argument("invalid request target '" + text::escape_control(target) +
+                                "': contains a space, tab, CR, LF or NUL");
+  for (const auto& [k, v] : headers) validate_header(k, v);
+}
+
 Request Request::make(Method m, std::string target, std::string body) {
   Request r;
   r.method = m;
@@ -312,7 +397,7 @@ Request Request::make(Method m, std::string target, std::string body) {
 
 std::string_view Response::header(std::string_view name) const noexcept {
   for (const auto& [k, v] : headers)
-    if (beast::iequals(k, name)) return v;
+    if (text::iequals(k, name)) return v;
   return {};
 }
 
@@ -364,17 +449,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
 
   Impl(asio::any_io_executor e, std::string_view url, Options o)
       : ex(std::move(e)), base(parse_url(url)), opts(std::move(o)), resolver(ex), resolve_timer(ex) {
-    if (opts.connect_timeout <= Duration::zero())
-      throw std::invalid_argument("invalid connect_timeout '" + format_duration(opts.connect_timeout) +
-                                  "': must be positive");
-    if (opts.request_timeout <= Duration::zero())
-      throw std::invalid_argument("invalid request_timeout '" + format_duration(opts.request_timeout) +
-                                  "': must be positive");
-    for (const auto& [k, v] : opts.headers) {
-      if (bad_header_name(k)) throw std::invalid_argument("invalid header name '" + k + "'");
-      if (has_crlf(v)) throw std::invalid_argument("invalid value of header '" + k + "': contains CR or LF");
-    }
-    if (has_crlf(opts.user_agent)) throw std::invalid_argument("invalid user agent '" + opts.user_agent + "'");
+    opts.validate();
     if (base.tls()) {
 #if LOADTEST_HAS_TLS
       ssl_ctx = tls_context(opts.insecure, opts.ca_file);
@@ -389,12 +464,22 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     std::string authority = v6 ? "[" + base.host + "]" : base.host;
     where = authority + ":" + std::to_string(base.port);
     if (base.port != (base.tls() ? 443 : 80)) authority += ":" + std::to_string(base.port);
+    // Host and User-Agent from Options::headers replace the defaults (a request's own replace both)
     fixed_host = "Host: " + authority + "\r\n";
-    if (!contains_header(opts.headers, "user-agent") && !opts.user_agent.empty())
-      fixed_agent = "User-Agent: " + opts.user_agent + "\r\n";
+    if (!opts.user_agent.empty()) fixed_agent = "User-Agent: " + opts.user_agent + "\r\n";
     if (!contains_header(opts.headers, "connection"))
       fixed_rest = opts.keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
-    for (const auto& [k, v] : opts.headers) append_header(fixed_rest, k, v);
+    for (const auto& [k, v] : opts.headers) {
+      if (text::iequals(k, "host")) {
+        fixed_host.clear();
+        append_header(fixed_host, "Host", v);
+      } else if (text::iequals(k, "user-agent")) {
+        fixed_agent.clear();
+        append_header(fixed_agent, k, v);
+      } else {
+        append_header(fixed_rest, k, v);
+      }
+    }
     buffer.reserve(16 * 1024);
   }
 
@@ -425,10 +510,10 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     head.append(" HTTP/1.1\r\n");
     bool own_host = false, own_agent = false, own_length = false, own_cookie = false;
     for (const auto& [k, v] : req.headers) {
-      if (beast::iequals(k, "host")) own_host = true;
-      else if (beast::iequals(k, "cookie")) own_cookie = true;
-      else if (beast::iequals(k, "user-agent")) own_agent = true;
-      else if (beast::iequals(k, "content-length") || beast::iequals(k, "transfer-encoding")) own_length = true;
+      if (text::iequals(k, "host")) own_host = true;
+      else if (text::iequals(k, "cookie")) own_cookie = true;
+      else if (text::iequals(k, "user-agent")) own_agent = true;
+      else if (text::iequals(k, "content-length") || text::iequals(k, "transfer-encoding")) own_length = true;
     }
     if (!own_host) head.append(fixed_host);
     if (!own_agent) head.append(fixed_agent);
@@ -454,18 +539,20 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     if (!jar) return;
     const auto now = WallClock::now();
     for (const auto& [k, v] : out.headers)
-      if (beast::iequals(k, "set-cookie")) jar->store(v, base.host, req.target, now);
+      if (text::iequals(k, "set-cookie")) jar->store(v, base.host, req.target, now);
   }
 
   static bool valid_request(const Request& req) noexcept {
-    if (has_crlf(req.target) || req.target.find(' ') != std::string::npos) return false;
+    if (bad_target(req.target)) return false;
     return std::none_of(req.headers.begin(), req.headers.end(),
-                        [](const auto& h) { return bad_header_name(h.first) || has_crlf(h.second); });
+                        [](const auto& h) { return header_problem(h.first, h.second) != nullptr; });
   }
 
   static void fail(Response& out, ErrorCategory cat, std::string message) {
     out.status = 0;
     out.body.clear();
+    out.body_size = 0;
+    out.body_truncated = false;
     out.headers.clear();
     out.retry_after = Duration{0};
     out.category = cat;
@@ -518,6 +605,15 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     (void)ep;
     if (ec) {
       close();
+      // Asio's range connect hides a failed socket() (EMFILE) behind operation_aborted or
+      // not_found: ask the kernel once more, on this error path only.
+      if (ec != asio::error::connection_refused && !detail::is_local_resource_error(ec)) {
+        const int fd = ::socket(endpoints.front().protocol().family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE))
+          ec = error_code(errno, boost::system::system_category());
+        else if (fd >= 0)
+          ::close(fd);
+      }
       co_return std::pair{ec, HttpPhase::connect};
     }
     error_code ignored;
@@ -556,7 +652,8 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   asio::awaitable<Exchange> exchange(Stream& stream, const Request& req, Response& out) {
     Exchange x;
     auto& low = lowest();
-    low.expires_after(opts.request_timeout);
+    const auto deadline = Clock::now() + opts.request_timeout;
+    low.expires_at(deadline);
     error_code wec = co_await detail::write_message(stream, head, req.body);
     if (wec) {
       x.ec = wec;
@@ -566,7 +663,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     for (;;) {
       std::size_t fields = 0;
       {
-        ResponseParser parser(out);
+        ResponseParser parser(out, opts.max_body, deadline);
         if (req.method == Method::head) parser.skip(true);
         auto [rec, n] = co_await bhttp::async_read(stream, buffer, parser, as_tuple_awaitable);
         (void)n;
@@ -627,6 +724,9 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
     }
   }
 };
+
+Client::Client(asio::any_io_executor ex, std::string_view base_url)
+    : impl_(std::make_shared<Impl>(std::move(ex), base_url, Options{})) {}
 
 Client::Client(asio::any_io_executor ex, std::string_view base_url, Options opts)
     : impl_(std::make_shared<Impl>(std::move(ex), base_url, std::move(opts))) {}

@@ -32,6 +32,7 @@
 #include <fmt/format.h>
 
 #include "loadtest/detail/process_stats.hpp"
+#include "loadtest/text.hpp"
 
 namespace loadtest {
 
@@ -45,49 +46,15 @@ using boost::system::error_code;
 
 namespace detail {
 
-namespace {
-// Appends `s` with every invalid UTF-8 sequence replaced by U+FFFD.
-void append_valid_utf8(std::string& out, std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t n = s.size();
-  std::size_t i = 0;
-  while (i < n) {
-    const unsigned char c = p[i];
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) len = 1, cp = c;
-    else if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
-    bool ok = len != 0 && i + len <= n;
-    for (std::size_t k = 1; ok && k < len; ++k) {
-      if ((p[i + k] & 0xc0) != 0x80) ok = false;
-      else cp = (cp << 6) | (p[i + k] & 0x3f);
-    }
-    // no overlong forms, no surrogates, nothing above U+10FFFF
-    if (ok && ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-               (cp >= 0xd800 && cp <= 0xdfff)))
-      ok = false;
-    if (ok) {
-      out.append(s.data() + i, len);
-      i += len;
-    } else {
-      out += "\xef\xbf\xbd";
-      ++i;
-    }
-  }
-}
-}  // namespace
-
 std::string prometheus_label_value(std::string_view s) {
-  std::string valid;
-  append_valid_utf8(valid, s);
+  const std::string valid = text::to_valid_utf8(s);
   std::string out;
   out.reserve(valid.size() + 8);
   for (char c : valid) {
     if (c == '\\') out += "\\\\";
     else if (c == '"') out += "\\\"";
     else if (c == '\n') out += "\\n";
+    else if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) out += ' ';  // no raw CR: one line per sample
     else out += c;
   }
   return out;

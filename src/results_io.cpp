@@ -1,5 +1,6 @@
 // loadtest: result files: JSON layout, safe file names, atomic writes.
 #include "loadtest/results_io.hpp"
+#include "loadtest/text.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -35,55 +36,9 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Pretty printer (Boost 1.81 has none): 2-space indentation, like Python's json.dump(indent=2).
 
-// Length of the valid UTF-8 sequence starting at s[i], 0 when it is not valid.
-std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
-  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = byte(i);
-  std::size_t n = 0;
-  std::uint32_t cp = 0;
-  if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
-  else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
-  else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
-  else return 0;
-  if (i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (byte(i + k) & 0x3F);
-  }
-  // overlong forms, surrogates, beyond U+10FFFF
-  if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-    return 0;
-  return n;
-}
-
 void append_string(std::string& out, std::string_view s) {
   out += '"';
-  for (std::size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-          if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-          else out += static_cast<char>(c);
-      }
-      ++i;
-      continue;
-    }
-    if (std::size_t n = utf8_sequence_length(s, i)) {
-      out.append(s.substr(i, n));
-      i += n;
-    } else {
-      out += "\\ufffd";  // not UTF-8: keep the file parseable
-      ++i;
-    }
-  }
+  text::append_json_escaped(out, s);  // not UTF-8: U+FFFD, so the file stays parseable
   out += '"';
 }
 

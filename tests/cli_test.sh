@@ -78,6 +78,90 @@ expect_exit 2 "10.0.0.1" --prometheus 10.0.0.1:9090 "$url"
 touch "$work/plainfile"
 expect_exit 1 "plainfile/results" -d 1s --results-dir "$work/plainfile/results" "$url"
 
+# Hardening (issue 9): runaway numbers, empty specs, headers, baselines are refused before anything runs.
+expect_exit 2 "--stages" --stages '' "$url"
+expect_exit 2 "--pattern" --pattern '' "$url"
+expect_exit 2 "more than the limit of 1000000" --stages 1s:1e30 "$url"
+expect_exit 2 "more than the limit of 1000000" --stages 1s:10000000 "$url"
+expect_exit 2 "more than the limit of 1000000" -d 10s --pattern spike:base=1,peak=1e30,at=1s,rise=1s,hold=1s,fall=1s "$url"
+expect_exit 2 "0.001..1e7" --rate 1e-30 -d 1s "$url"
+expect_exit 2 "0.001..1e7" --rate 1e-30 --arrivals poisson -d 1s "$url"
+expect_exit 2 "0.001..1e7" --rate 1e30 "$url"
+expect_exit 2 "0.001..1e7" --rate 10 --stages 1s:1e30 "$url"
+expect_exit 2 "too long" -d 1e30s "$url"
+expect_exit 2 "0.001..1e7" --think throughput:1e-30 "$url"
+expect_exit 2 'a\r\nInjected: b' -H $'X: a\r\nInjected: b' "$url"
+expect_exit 2 "not an RFC 9110 token" -H 'X Y: v' "$url"
+expect_exit 2 "not an RFC 9110 token" -H $'X\tY: v' "$url"
+expect_exit 2 "Content-Length is set by the client" -H 'Content-Length: 5' "$url"
+expect_exit 2 "Transfer-Encoding is not supported" -H 'Transfer-Encoding: chunked' "$url"
+expect_exit 2 "'Host' given twice" -H 'Host: a' -H 'Host: b' "$url"
+expect_exit 2 "--name" -n $'two\nlines' "$url"
+mkdir -p "$work/adir"
+expect_exit 2 "is a directory" --baseline "$work/adir" "$url"
+expect_exit 2 "is a directory" --json "$work/adir" "$url"
+truncate -s 65M "$work/big.json"
+expect_exit 2 "more than the limit" --baseline "$work/big.json" "$url"
+expect_exit 2 "--max-body" --max-body 2GiB "$url"
+if timeout 60 "$http_bin" --check -H 'Host: example.test' "$url" >"$work/out" 2>&1 && [ "$(wc -l <"$work/out")" = 1 ]; then
+  ok "--check accepts -H 'Host: ...' (it replaces the default) and sends nothing"
+else
+  not_ok "--check accepts -H 'Host: ...'" "$(cat "$work/out")"
+fi
+# Descriptors: the tool raises the soft limit to the hard one, and refuses what cannot fit (exit 1).
+(ulimit -n 64; expect_exit 1 "file descriptors" -u 500 -d 1s "$url"; echo "$passed $failed" >"$work/sub")
+read -r passed failed <"$work/sub"
+hard=$(ulimit -Hn)
+if [ "$hard" = unlimited ] || [ "$hard" -ge 400 ]; then
+  if (ulimit -Sn 64; timeout 60 "$http_bin" -u 200 -d 1s -r 0s --quiet --results-dir "$work/fd" "$url" >"$work/fd.out" 2>&1); then
+    ok "200 users under a soft limit of 64 descriptors run (raised to the hard limit)"
+  else
+    not_ok "200 users under a soft limit of 64 run" "$(tail -3 "$work/fd.out")"
+  fi
+fi
+# --prometheus prints the address it really listens on (port 0: the one chosen).
+timeout 60 "$http_bin" -u 1 -d 1s -r 0s --prometheus 127.0.0.1:0 --results-dir "$work/prom" "$url" >"$work/prom.out" 2>&1
+if grep -qE '^prometheus: http://127\.0\.0\.1:[1-9][0-9]*/metrics' "$work/prom.out"; then
+  ok "--prometheus 127.0.0.1:0 prints the real address"
+else
+  not_ok "--prometheus prints the real address" "$(grep prometheus "$work/prom.out")"
+fi
+# Bodies: an endless chunked body is read and counted, not stored; 16 users stay within 800 MB of
+# address space (each kept up to 64 MiB before), and every request ends as a timeout.
+cat >"$work/endless.py" <<'PY'
+import socket, sys, threading, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen(64)
+print(s.getsockname()[1], flush=True)
+chunk = b"%x\r\n" % 65536 + b"z" * 65536 + b"\r\n"
+end = time.monotonic() + 30
+def serve(c):
+    try:
+        c.settimeout(5); c.recv(65536)
+        c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        while time.monotonic() < end: c.sendall(chunk)
+    except OSError: pass
+    finally: c.close()
+s.settimeout(1)
+while time.monotonic() < end:
+    try: c, _ = s.accept()
+    except socket.timeout: continue
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+/usr/bin/python3 "$work/endless.py" >"$work/endless.port" 2>&1 &
+endless_pid=$!
+for _ in $(seq 50); do [ -s "$work/endless.port" ] && break; sleep 0.1; done
+eport=$(head -1 "$work/endless.port")
+(ulimit -v 800000; timeout 60 "$http_bin" -u 16 -d 2s -r 0s --timeout 1s --quiet --json "$work/endless.json" \
+   --results-dir "$work/endless" "http://127.0.0.1:$eport/" >"$work/endless.out" 2>&1)
+code=$?
+kill "$endless_pid" 2>/dev/null
+if [ "$code" = 0 ] && /usr/bin/python3 -c "
+import json,sys; r=json.load(open(sys.argv[1])); c=r['metrics']
+assert r['errors_by_category'].get('timeout',0)>0 and c['successful_requests']==0, (r['errors_by_category'], c)" "$work/endless.json" 2>"$work/endless.err"
+then ok "an endless chunked body stays bounded (16 users under ulimit -v 800 MB) and times out"
+else not_ok "an endless chunked body stays bounded" "exit $code" "$(tail -3 "$work/endless.out")" "$(cat "$work/endless.err")"; fi
+
 # --help works.
 if "$http_bin" --help | grep -q -- '--users'; then ok "--help lists the options"; else not_ok "--help lists the options"; fi
 

@@ -312,6 +312,10 @@ BOOST_AUTO_TEST_CASE(any_backoff_bad_specs_name_the_bad_part) {
       {"exponential:2s:1s", "cap"},
       {"exponential:100ms:1s:wobbly", "jitter 'wobbly'"},
       {"exponential:100ms:1s:full:x", "exponential:BASE:CAP[:JITTER]"},
+      // hardening (issue 9): durations fit the clock
+      {"fixed:1e30s", "DURATION '1e30s'"},
+      {"linear:1s:1e10s", "CAP '1e10s'"},
+      {"exponential:1s:inf", "CAP 'inf'"},
   };
   for (const auto& c : cases)
     BOOST_TEST_CONTEXT(c.spec) {

@@ -143,7 +143,10 @@ BOOST_AUTO_TEST_CASE(think_time_parses_specs) {
 
 BOOST_AUTO_TEST_CASE(think_time_bad_specs_name_the_spec) {
   for (const char* spec : {"", "sometimes", "constant", "constant:1x", "uniform:3s:1s", "uniform:1s", "pacing:0s",
-                           "throughput:0", "none:1s"})
+                           "throughput:0", "none:1s",
+                           // hardening (issue 9): ranges and strict numbers
+                           "throughput:1e-30", "throughput:1e30", "throughput:nan", "throughput:inf", "throughput: 2",
+                           "throughput:2x", "constant:1e30s", "exponential:inf", "uniform:1s:1e10"})
     BOOST_TEST_CONTEXT(spec) {
       BOOST_CHECK_EXCEPTION(ThinkTime::parse(spec), std::invalid_argument, [&](const std::invalid_argument& e) {
         return std::string(e.what()).find(std::string("'") + spec + "'") != std::string::npos;

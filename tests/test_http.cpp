@@ -6,13 +6,20 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <functional>
@@ -110,6 +117,8 @@ class RawServer {
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
   std::string url(const char* path = "/") const { return "http://127.0.0.1:" + std::to_string(port()) + path; }
   int accepted() const { return accepted_; }
+  /** The head of the last request read. */
+  const std::string& last_request() const { return last_request_; }
 
  private:
   asio::awaitable<void> serve(int max_connections) {
@@ -120,7 +129,7 @@ class RawServer {
       std::string in;
       auto [rec, n] = co_await asio::async_read_until(socket, asio::dynamic_buffer(in, 64 * 1024), "\r\n\r\n",
                                                        as_tuple_awaitable);
-      (void)n;
+      last_request_ = in.substr(0, n);
       if (!rec) co_await asio::async_write(socket, asio::buffer(reply_), as_tuple_awaitable);
       boost::system::error_code ignored;
       socket.shutdown(tcp::socket::shutdown_send, ignored);
@@ -130,7 +139,31 @@ class RawServer {
   tcp::acceptor acceptor_;
   std::string reply_;
   int accepted_ = 0;
+  std::string last_request_;
 };
+
+// How many times `name: ` starts a line of a request head (case-insensitive).
+int count_header(const std::string& head, std::string name) {
+  std::string lower_head = head;
+  std::transform(lower_head.begin(), lower_head.end(), lower_head.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  int n = 0;
+  for (std::size_t at = lower_head.find("\r\n" + name + ":"); at != std::string::npos;
+       at = lower_head.find("\r\n" + name + ":", at + 1))
+    ++n;
+  return n;
+}
+
+// A chunked response of `chunks` chunks of `chunk_size` bytes: a huge body in little memory.
+std::string chunked_reply(std::size_t chunk_size, std::size_t chunks) {
+  char size_line[32];
+  std::snprintf(size_line, sizeof size_line, "%zx\r\n", chunk_size);
+  std::string chunk = size_line + std::string(chunk_size, 'b') + "\r\n";
+  std::string out = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+  out.reserve(out.size() + chunk.size() * chunks + 8);
+  for (std::size_t i = 0; i < chunks; ++i) out += chunk;
+  return out + "0\r\n\r\n";
+}
 
 #if LOADTEST_HAS_TLS
 // PEM files of a key and its self-signed certificate.
@@ -359,6 +392,11 @@ BOOST_AUTO_TEST_CASE(categorize_table) {
       {"bad status", bhttp::error::bad_status, HttpPhase::read, ErrorCategory::protocol},
       {"body limit", bhttp::error::body_limit, HttpPhase::read, ErrorCategory::protocol},
       {"aborted", asio::error::operation_aborted, HttpPhase::read, ErrorCategory::cancelled},
+      {"emfile on connect", asio::error::no_descriptors, HttpPhase::connect, ErrorCategory::local_resources},
+      {"emfile on read", asio::error::no_descriptors, HttpPhase::read, ErrorCategory::local_resources},
+      {"enfile", make_error_code(boost::system::errc::too_many_files_open_in_system), HttpPhase::connect,
+       ErrorCategory::local_resources},
+      {"no local port", make_error_code(boost::system::errc::address_not_available), HttpPhase::connect, ErrorCategory::local_resources},
       {"other", asio::error::network_down, HttpPhase::read, ErrorCategory::reset},
   };
   for (const auto& c : cases) {
@@ -370,6 +408,10 @@ BOOST_AUTO_TEST_CASE(categorize_table) {
   }
   BOOST_TEST(loadtest::detail::describe(asio::error::connection_refused, HttpPhase::connect, "127.0.0.1:9") ==
              "connection refused (127.0.0.1:9)");
+  // the message names the limit
+  const auto emfile = loadtest::detail::describe(asio::error::no_descriptors, HttpPhase::connect, "127.0.0.1:9");
+  BOOST_TEST(emfile.find("RLIMIT_NOFILE") != std::string::npos, emfile);
+  BOOST_TEST(emfile.find("EMFILE") != std::string::npos, emfile);
 }
 
 BOOST_AUTO_TEST_CASE(client_rejects_bad_configuration) {
@@ -1025,6 +1067,181 @@ BOOST_AUTO_TEST_CASE(target_server_stop_is_idempotent_and_closes_the_port) {
     BOOST_TEST(res.category == ErrorCategory::connect_refused, res.error);
   });
   BOOST_TEST(server.total_requests() == 1u);
+}
+
+// ---- hardening (issue 9): headers, limits, local resources ---------------------------------------
+
+BOOST_AUTO_TEST_CASE(header_validation_table) {
+  struct Case {
+    const char* name;
+    const char* value;
+    const char* refusal;  // null: accepted; otherwise a part of the message
+  };
+  const Case cases[] = {
+      {"X-Test", "a value with spaces", nullptr},
+      {"x!#$%&'*+-.^_`|~9", "v", nullptr},  // every tchar
+      {"Accept", "", nullptr},              // an empty value is allowed
+      {"X Y", "v", "not an RFC 9110 token"},
+      {"X\tY", "v", "not an RFC 9110 token"},
+      {"X:Y", "v", "not an RFC 9110 token"},
+      {"", "v", "not an RFC 9110 token"},
+      {"X\r\nInjected", "v", "not an RFC 9110 token"},
+      {"X-\xc3\xbc", "v", "not an RFC 9110 token"},  // non-ASCII
+      {"X", "a\r\nInjected: b", "CR, LF or NUL"},
+      {"X", "a\nb", "CR, LF or NUL"},
+      {"X", "a\rb", "CR, LF or NUL"},
+      {"Content-Length", "5", "Content-Length is set by the client"},
+      {"content-length", "5", "Content-Length is set by the client"},
+      {"Transfer-Encoding", "chunked", "Transfer-Encoding is not supported"},
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.name << ": " << c.value) {
+      if (!c.refusal) {
+        BOOST_CHECK_NO_THROW(loadtest::http::validate_header(c.name, c.value));
+        continue;
+      }
+      try {
+        loadtest::http::validate_header(c.name, c.value);
+        BOOST_ERROR("accepted");
+      } catch (const std::invalid_argument& e) {
+        const std::string what = e.what();
+        BOOST_TEST(what.find(c.refusal) != std::string::npos, what);
+        BOOST_TEST(what.find_first_of("\r\n") == std::string::npos, "one line: " << what);
+      }
+    }
+  }
+  // NUL in a value
+  BOOST_CHECK_THROW(loadtest::http::validate_header("X", std::string_view("a\0b", 3)), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(options_and_request_validate) {
+  Options ok = quick_options();
+  BOOST_CHECK_NO_THROW(ok.validate());
+  auto refused = [](const Options& o, const char* needle) {
+    try {
+      o.validate();
+      BOOST_ERROR("accepted: " << needle);
+    } catch (const std::invalid_argument& e) {
+      BOOST_TEST(std::string(e.what()).find(needle) != std::string::npos, e.what());
+    }
+  };
+  Options o = quick_options();
+  o.connect_timeout = std::chrono::hours(24 * 365 * 100);  // beyond 1e9 s
+  refused(o, "connect_timeout");
+  o = quick_options();
+  o.request_timeout = -1s;
+  refused(o, "request_timeout");
+  o = quick_options();
+  o.max_body = loadtest::http::max_body_limit + 1;
+  refused(o, "max_body");
+  o = quick_options();
+  o.headers = {{"Host", "a"}, {"host", "b"}};
+  refused(o, "'Host' given twice");
+  o = quick_options();
+  o.headers = {{"Content-Length", "5"}};
+  refused(o, "Content-Length");
+  o = quick_options();
+  o.user_agent = "ua\r\nX: y";
+  refused(o, "user agent");
+  BOOST_TEST(Options{}.max_body == 1024u * 1024u);  // the documented default
+
+  Request r = Request::make(Method::get, "/a b");
+  BOOST_CHECK_THROW(r.validate(), std::invalid_argument);
+  r = Request::make(Method::get, "/ok");
+  BOOST_CHECK_NO_THROW(r.validate());
+  r.headers = {{"Transfer-Encoding", "chunked"}};
+  BOOST_CHECK_THROW(r.validate(), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(host_and_user_agent_replace_the_defaults) {
+  run_bounded([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+    RawServer raw(ex, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    Options o = quick_options();
+    o.headers = {{"Host", "example.test"}, {"User-Agent", "mine/1"}};
+    Client client(ex, raw.url(), o);
+    auto res = co_await get(client, "/");
+    BOOST_TEST(res.status == 200, res.error);
+    BOOST_TEST(count_header(raw.last_request(), "host") == 1, raw.last_request());
+    BOOST_TEST(raw.last_request().find("\r\nHost: example.test\r\n") != std::string::npos, raw.last_request());
+    BOOST_TEST(count_header(raw.last_request(), "user-agent") == 1, raw.last_request());
+    // a request's own Host replaces both
+    auto req = Request::make(Method::get, "/");
+    req.headers = {{"Host", "other.test"}};
+    res = co_await client.request(req);
+    BOOST_TEST(res.status == 200, res.error);
+    BOOST_TEST(count_header(raw.last_request(), "host") == 1, raw.last_request());
+    BOOST_TEST(raw.last_request().find("\r\nHost: other.test\r\n") != std::string::npos, raw.last_request());
+    // a hand-given Content-Length never reaches the wire: the request fails as protocol at once
+    req.headers = {{"Content-Length", "5"}};
+    res = co_await client.request(req);
+    BOOST_TEST(res.category == ErrorCategory::protocol, res.error);
+    BOOST_TEST(raw.accepted() == 2);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(long_bodies_are_counted_not_kept) {
+  struct Case {
+    std::size_t max_body, chunk, chunks;
+  };
+  const Case cases[] = {
+      {64 * 1024, 16 * 1024, 512},  // 8 MiB body, 64 KiB kept
+      {0, 1000, 10},                // nothing kept, everything counted
+      {1 << 20, 1000, 10},          // shorter than the limit: kept whole
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT("max_body " << c.max_body << ", " << c.chunks << " x " << c.chunk) {
+      const std::string reply = chunked_reply(c.chunk, c.chunks);
+      run_bounded([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+        RawServer raw(ex, reply);
+        Options o = quick_options();
+        o.max_body = c.max_body;
+        Client client(ex, raw.url(), o);
+        auto res = co_await get(client, "/");
+        const std::size_t total = c.chunk * c.chunks;
+        BOOST_TEST(res.transport_ok(), res.error);
+        BOOST_TEST(res.status == 200);
+        BOOST_TEST(res.body_size == total);
+        BOOST_TEST(res.body.size() == std::min(total, c.max_body));
+        BOOST_TEST(res.body_truncated == (total > c.max_body));
+        BOOST_TEST(res.body.capacity() <= std::max<std::size_t>(c.max_body, 64) * 2);  // memory stays bounded
+      });
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(client_made_inside_a_co_await_expression) {
+  // Issue 9 item 16: this exact line corrupted the heap under GCC 12 with a defaulted Options
+  // parameter (the sanitizer run of the suite checks it).
+  TargetServer server;
+  run_bounded([&](asio::any_io_executor) -> asio::awaitable<void> {
+    const std::string url = server.url();
+    Client c(co_await asio::this_coro::executor, url);
+    auto res = co_await get(c, "/");
+    BOOST_TEST(res.status == 200, res.error);
+  });
+}
+
+BOOST_AUTO_TEST_CASE(out_of_descriptors_is_local_resources) {
+  asio::io_context ioc;
+  const auto port = closed_port();
+  Client client(ioc.get_executor(), "http://127.0.0.1:" + std::to_string(port) + "/", quick_options());
+  struct rlimit saved {};
+  BOOST_REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  // a limit at the lowest free descriptor number: the next socket() fails with EMFILE
+  const int lowest_free = ::fcntl(0, F_DUPFD, 0);
+  BOOST_REQUIRE(lowest_free >= 0);
+  ::close(lowest_free);
+  struct rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(lowest_free);
+  BOOST_REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  Response res;
+  const Request req = Request::make(Method::get, "/");
+  asio::co_spawn(ioc, client.request(req, res), [](std::exception_ptr) {});
+  ioc.run_for(10s);
+  BOOST_REQUIRE(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  BOOST_TEST(res.category == ErrorCategory::local_resources, res.error);
+  BOOST_TEST(res.error.find("RLIMIT_NOFILE") != std::string::npos, res.error);
+  BOOST_TEST(res.error.find(std::to_string(low.rlim_cur)) != std::string::npos, res.error);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

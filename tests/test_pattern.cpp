@@ -1,6 +1,9 @@
 #define BOOST_TEST_MODULE pattern
 #include <boost/test/unit_test.hpp>
 
+#include <limits>
+#include <random>
+
 #include "loadtest/pattern_spec.hpp"
 #include "loadtest/rate.hpp"
 
@@ -285,6 +288,94 @@ BOOST_AUTO_TEST_CASE(bad_shapes_name_the_bad_part) {
         return std::string(e.what()).find(c.fragment) != std::string::npos;
       });
     }
+}
+
+// ---- hardening (issue 9): caps and conversions that never overflow --------------------------------
+
+BOOST_AUTO_TEST_CASE(user_targets_share_the_user_cap) {
+  check_invalid(ConstantUsers{max_users_limit + 1, 1s}, "more than the limit of 1000000");
+  check_invalid(RampUsers{max_users_limit + 1, 1s, 1s, 0s}, "more than the limit");
+  check_invalid(StepUsers{1, max_users_limit, 1s, 3, 0s}, "more than the limit");
+  check_invalid(StepUsers{1, std::numeric_limits<std::size_t>::max(), 1s, 3, 0s}, "more than the limit");
+  check_invalid(SpikeUsers{1, max_users_limit + 1, 1s, 1s, 1s, 1s, 10s}, "more than the limit");
+  check_invalid(CustomUsers{[](double) { return 1.0; }, max_users_limit + 1, 1s}, "more than the limit");
+  check_invalid(Stages{{{1s, 1e30}}, 0}, "1e+30 users is more than the limit of 1000000");
+  check_invalid(Stages{{{1s, 1e7}}, 0}, "more than the limit");
+  check_invalid(Stages{{{1s, 5}}, 1e30}, "more than the limit");
+  BOOST_CHECK_NO_THROW((Stages{{{1s, 1e6}}, 0}.validate()));
+  // the parsers feed the same checks
+  check_invalid(Stages{parse_stages("1s:1e30").stages, 0}, "more than the limit");
+  const auto spike = parse_shape("spike:base=1,peak=1e30,at=1s,rise=1s,hold=1s,fall=1s,duration=10s");
+  check_invalid(Stages{spike.stages, spike.start}, "more than the limit");
+}
+
+BOOST_AUTO_TEST_CASE(user_counts_never_overflow) {
+  // values a pattern can compute far beyond the cap clamp to it instead of overflowing llround
+  const Stages huge{{{1s, 1e30}}, 1e30};
+  BOOST_TEST(huge.users_at(500ms) == max_users_limit);
+  BOOST_TEST(huge.max_users() == max_users_limit);
+  const StepUsers steps{std::numeric_limits<std::size_t>::max() / 2, std::numeric_limits<std::size_t>::max() / 2,
+                        1s, 3, 0s};
+  BOOST_TEST(steps.users_at(2500ms) == max_users_limit);
+  BOOST_TEST(steps.max_users() == max_users_limit);
+  BOOST_TEST(detail::to_users(std::numeric_limits<double>::quiet_NaN()) == 0u);
+  BOOST_TEST(detail::to_users(-1e30) == 0u);
+  BOOST_TEST(detail::to_users(2.4) == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(rates_lie_in_the_documented_range) {
+  struct Case {
+    double rate;
+    bool ok;
+  };
+  const Case cases[] = {{1e-3, true}, {1e7, true}, {1, true},       {9e-4, false}, {1e-30, false},
+                        {1.1e7, false}, {1e30, false}, {-1, false}, {std::numeric_limits<double>::infinity(), false},
+                        {std::numeric_limits<double>::quiet_NaN(), false}};
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.rate) {
+      if (c.ok) {
+        BOOST_CHECK_NO_THROW((ConstantRate{c.rate, 1s}.validate()));
+        BOOST_CHECK_NO_THROW((RampingRate{{{1s, c.rate}}, 0}.validate()));
+        BOOST_CHECK_NO_THROW((SpikeRate{0, c.rate, 1s, 1s, 1s, 1s, 10s}.validate()));
+      } else {
+        BOOST_CHECK_THROW((ConstantRate{c.rate, 1s}.validate()), std::invalid_argument);
+        BOOST_CHECK_THROW((RampingRate{{{1s, c.rate}}, 0}.validate()), std::invalid_argument);
+        BOOST_CHECK_THROW((RampingRate{{{1s, 5}}, c.rate}.validate()), std::invalid_argument);
+        BOOST_CHECK_THROW((SpikeRate{1, c.rate, 1s, 1s, 1s, 1s, 10s}.validate()), std::invalid_argument);
+        BOOST_CHECK_THROW((StepRate{c.rate, 0, 1s, 2, 0s}.validate()), std::invalid_argument);
+      }
+    }
+  }
+  BOOST_CHECK_NO_THROW((RampingRate{{{1s, 0}, {1s, 10}, {1s, 0}}, 0}.validate()));  // 0 is still allowed in stages
+  BOOST_CHECK_THROW((CustomRate{[](double) { return 1.0; }, 1e30, 1s}.validate()), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(tiny_rates_neither_spin_nor_flood) {
+  // Rates far below the minimum (a library user who skips validate) end at the pattern's end at
+  // once: the gap is computed in seconds and compared before it becomes a Duration.
+  std::mt19937_64 rng(1);
+  const ConstantRate tiny{1e-30, 1s};
+  BOOST_TEST(detail::next_arrival(tiny, 0ns, rng).count() == tiny.duration().count());
+  const Poisson<ConstantRate> poisson{{1e-30, 1s}};
+  for (int i = 0; i < 100; ++i) BOOST_TEST(detail::next_arrival(poisson, 0ns, rng).count() == poisson.duration().count());
+  // a huge gap near the end of a long pattern does not overflow either
+  const ConstantRate slow{1e-3, std::chrono::hours(24 * 365 * 30)};
+  const Duration late = slow.duration() - 1s;
+  BOOST_TEST(detail::next_arrival(slow, late, rng).count() == slow.duration().count());
+  BOOST_TEST(detail::advance_or_end(0ns, 1e300, 1s).count() == Duration(1s).count());
+  BOOST_TEST(detail::advance_or_end(0ns, 0.5, 1s).count() == Duration(500ms).count());
+}
+
+BOOST_AUTO_TEST_CASE(durations_fit_the_clock) {
+  check_invalid(StepUsers{1, 1, std::chrono::hours(24 * 365 * 30), 10000, 0s}, "1e9 s");
+  check_invalid(Stages{{{std::chrono::hours(24 * 365 * 30), 5}, {std::chrono::hours(24 * 365 * 30), 5}}, 0}, "1e9 s");
+  BOOST_CHECK_THROW(parse_stages("1e30s:5"), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(empty_specs_are_errors) {
+  BOOST_CHECK_THROW(parse_stages(""), std::invalid_argument);
+  BOOST_CHECK_THROW(parse_shape(""), std::invalid_argument);
+  BOOST_CHECK_THROW(parse_stages(","), std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,6 +1,8 @@
 #define BOOST_TEST_MODULE time
 #include <boost/test/unit_test.hpp>
 
+#include <limits>
+
 #include "loadtest/time.hpp"
 
 using namespace loadtest;
@@ -41,6 +43,33 @@ BOOST_AUTO_TEST_CASE(utc_labels) {
   WallClock::time_point tp{std::chrono::seconds(1795953784) + std::chrono::microseconds(123456)};
   BOOST_TEST(iso8601_utc(tp) == "2026-11-29T12:03:04.123456Z");
   BOOST_TEST(file_stamp_utc(tp) == "20261129_120304");
+}
+
+BOOST_AUTO_TEST_CASE(from_seconds_saturates_instead_of_overflowing) {
+  struct Case {
+    double seconds;
+    Duration expected;
+  };
+  const Case cases[] = {
+      {1.5, 1500ms},
+      {0, 0ns},
+      {-2, -2s},
+      {1e30, Duration::max()},
+      {std::numeric_limits<double>::infinity(), Duration::max()},
+      {-1e30, Duration::min()},
+      {-std::numeric_limits<double>::infinity(), Duration::min()},
+      {std::numeric_limits<double>::quiet_NaN(), 0ns},
+      {9.3e9, Duration::max()},
+  };
+  for (const auto& c : cases)
+    BOOST_TEST_CONTEXT(c.seconds) { BOOST_TEST(from_seconds(c.seconds).count() == c.expected.count()); }
+  static_assert(from_seconds(1e300) == Duration::max());
+}
+
+BOOST_AUTO_TEST_CASE(parse_duration_fits_the_clock) {
+  BOOST_TEST(parse_duration("1e9s").count() == Duration(std::chrono::seconds(1'000'000'000)).count());
+  for (const char* text : {"1e30s", "1e10", "300000h", "inf", "nan", "-0.5s", "1e400"})
+    BOOST_TEST_CONTEXT(text) { BOOST_CHECK_THROW(parse_duration(text), std::invalid_argument); }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

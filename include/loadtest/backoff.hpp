@@ -98,6 +98,8 @@ struct FixedBackoff {
   void validate() const {
     if (interval < 0ns)
       throw std::invalid_argument("FixedBackoff: the interval (" + format_duration(interval) + ") must not be negative");
+    if (to_seconds(interval) > max_duration_seconds)
+      throw std::invalid_argument("FixedBackoff: the interval must be at most 1e9 s");
   }
 };
 static_assert(BackoffPolicy<FixedBackoff>);
@@ -123,6 +125,8 @@ struct LinearBackoff {
     if (step < 0ns || max < 0ns)
       throw std::invalid_argument("LinearBackoff: step (" + format_duration(step) + ") and cap (" +
                                   format_duration(max) + ") must not be negative");
+    if (to_seconds(step) > max_duration_seconds || to_seconds(max) > max_duration_seconds)
+      throw std::invalid_argument("LinearBackoff: step and cap must be at most 1e9 s");
   }
 };
 static_assert(BackoffPolicy<LinearBackoff>);
@@ -196,6 +200,8 @@ struct ExponentialBackoff {
     if (max < base)
       throw std::invalid_argument("ExponentialBackoff: cap (" + format_duration(max) + ") must be at least base (" +
                                   format_duration(base) + ")");
+    if (to_seconds(max) > max_duration_seconds)
+      throw std::invalid_argument("ExponentialBackoff: cap (" + format_duration(max) + ") must be at most 1e9 s");
     if (!(factor >= 1.0) || !std::isfinite(factor))
       throw std::invalid_argument("ExponentialBackoff: factor (" + std::to_string(factor) + ") must be at least 1");
   }

@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include "loadtest/result.hpp"
+#include "loadtest/text.hpp"
 #include "loadtest/time.hpp"
 
 namespace loadtest {
@@ -123,10 +124,7 @@ inline double parse_percentage(std::string_view text) {
     return std::invalid_argument(fmt::format("invalid percentage '{}': {} (write e.g. 10% or 0.1)", text, why));
   };
   std::string_view s = text;
-  auto trim = [](std::string_view& v) {
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  };
+  auto trim = [](std::string_view& v) { v = text::trim_ows(v); };
   trim(s);
   if (s.empty()) throw fail("empty");
   const bool percent = s.back() == '%';

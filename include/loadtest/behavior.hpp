@@ -42,6 +42,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <array>
 #include <cmath>
 #include <concepts>
@@ -85,8 +86,8 @@ struct ThinkTime {
   static ThinkTime pacing(Duration period) { return {Kind::pacing, period, period}; }
   /** Constant throughput per user: `per_second` iterations a second (Locust's constant_throughput). */
   static ThinkTime throughput(double per_second) {
-    if (!(per_second > 0) || !std::isfinite(per_second))
-      throw std::invalid_argument("think time: throughput must be a positive number of iterations per second");
+    if (!(per_second >= 1e-3 && per_second <= 1e7))
+      throw std::invalid_argument("think time: throughput must be 0.001..1e7 iterations per second");
     return pacing(from_seconds(1.0 / per_second));
   }
 
@@ -107,7 +108,8 @@ struct ThinkTime {
       case Kind::constant: return a;
       case Kind::uniform:
         return from_seconds(std::uniform_real_distribution<double>(to_seconds(a), to_seconds(b))(rng));
-      case Kind::exponential: return from_seconds(std::exponential_distribution<double>(1.0 / to_seconds(a))(rng));
+      case Kind::exponential:  // a draw beyond the clock's reach is cut at 1e9 s
+        return from_seconds(std::min(max_duration_seconds, std::exponential_distribution<double>(1.0 / to_seconds(a))(rng)));
       case Kind::pacing: return took < a ? a - took : 0ns;
     }
     return 0ns;
@@ -115,6 +117,8 @@ struct ThinkTime {
 
   void validate() const {
     if (a < 0ns || b < 0ns) throw std::invalid_argument("think time: durations must not be negative");
+    if (to_seconds(a) > max_duration_seconds || to_seconds(b) > max_duration_seconds)
+      throw std::invalid_argument("think time: durations must be at most 1e9 s");
     if (kind == Kind::uniform && b < a) throw std::invalid_argument("think time: uniform needs min <= max");
     if ((kind == Kind::exponential || kind == Kind::pacing) && a <= 0ns)
       throw std::invalid_argument("think time: exponential mean and pacing period must be positive");
@@ -139,10 +143,9 @@ struct ThinkTime {
         if (c2 == std::string_view::npos) throw why("uniform needs MIN:MAX");
         t = uniform(parse_duration(rest.substr(0, c2)), parse_duration(rest.substr(c2 + 1)));
       } else if (kind == "throughput") {
-        std::size_t used = 0;
         double v = 0;
-        try { v = std::stod(std::string(rest), &used); } catch (const std::exception&) { throw why("expected a rate"); }
-        if (used != rest.size()) throw why("expected a rate");
+        auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), v);
+        if (rest.empty() || ec != std::errc{} || end != rest.data() + rest.size()) throw why("expected a rate");
         t = throughput(v);
       } else throw why("unknown kind '" + std::string(kind) + "'");
       t.validate();

@@ -20,27 +20,20 @@
 #include <string_view>
 #include <vector>
 
+#include "loadtest/text.hpp"
 #include "loadtest/time.hpp"
 
 namespace loadtest::detail::cookies {
 
-inline char lower(char c) noexcept { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
-
-inline bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
-}
+using text::iequals;
 
 inline std::string to_lower(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = lower(c);
+  for (char& c : out) c = text::to_lower_ascii(c);
   return out;
 }
 
-inline std::string_view trim_wsp(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+inline std::string_view trim_wsp(std::string_view s) noexcept { return text::trim_ows(s); }
 
 inline bool is_ip_literal(std::string_view host) noexcept {
   if (host.find(':') != std::string_view::npos) return true;  // IPv6

@@ -43,15 +43,44 @@ struct Url {
  *  Throws `std::invalid_argument("invalid URL '...': reason")` otherwise. */
 Url parse_url(std::string_view text);
 
-/** Client settings shared by every request of a `Client`. */
+/** The default of `Options::max_body`: 1 MiB. */
+inline constexpr std::size_t default_max_body = 1024 * 1024;
+/** The largest `Options::max_body` accepted: 1 GiB. */
+inline constexpr std::size_t max_body_limit = 1024 * 1024 * 1024;
+
+/** Throws `std::invalid_argument` unless `name: value` may be sent as a request header.
+ *
+ *  The name must be an RFC 9110 token (letters, digits and ``!#$%&'*+-.^_`|~``; no space, tab,
+ *  colon or control character). The value must not contain CR, LF or NUL. `Content-Length` and
+ *  `Transfer-Encoding` are refused: the client frames bodies itself (a hand-given length would not
+ *  match the body and hang the request until its timeout). The message names the header and the
+ *  reason, with control characters escaped. */
+void validate_header(std::string_view name, std::string_view value);
+
+/** Client settings shared by every request of a `Client`.
+ *
+ *  `Host` and `User-Agent` in `headers` replace the defaults instead of being sent twice (and a
+ *  request's own replace these in turn).
+ */
 struct Options {
-  Duration connect_timeout = std::chrono::seconds(10);  ///< resolve + TCP connect + TLS handshake
-  Duration request_timeout = std::chrono::seconds(10);  ///< write the request + read the response
+  Duration connect_timeout = std::chrono::seconds(10);  ///< resolve + TCP connect + TLS handshake; (0, 1e9 s]
+  Duration request_timeout = std::chrono::seconds(10);  ///< write the request + read the response; (0, 1e9 s]
   bool insecure = false;  ///< HTTPS: skip certificate and host name verification (explicit switch)
   std::string ca_file;    ///< HTTPS: an extra PEM bundle to trust (e.g. a test's self-signed cert)
-  std::vector<std::pair<std::string, std::string>> headers;  ///< sent with every request
+  std::vector<std::pair<std::string, std::string>> headers;  ///< sent with every request (see validate_header)
   std::string user_agent = "loadtest/0.1";  ///< default `User-Agent` (a header of that name wins)
   bool keep_alive = true;                   ///< false: one connection per request
+  /// The most body bytes kept in `Response::body`, 0..`max_body_limit` (1 GiB); default 1 MiB.
+  /// The rest of a longer body is still read (so the connection stays usable) and counted in
+  /// `Response::body_size`, but not stored, and `Response::body_truncated` is set: memory per user
+  /// stays bounded whatever the server sends.
+  std::size_t max_body = default_max_body;
+
+  /** Throws `std::invalid_argument` naming the bad setting: a timeout outside (0, 1e9 s], a
+   *  `max_body` above `max_body_limit`, a header `validate_header` refuses, two `Host` headers, or a
+   *  user agent with CR, LF or NUL. `Client`'s constructor calls it; call it earlier to refuse a
+   *  configuration before a test starts. */
+  void validate() const;
 };
 
 /** One request: method, target, headers and body. */
@@ -65,12 +94,19 @@ struct Request {
 
   /** A request named after its method and path, e.g. "POST /orders". */
   static Request make(Method m, std::string target, std::string body = {});
+
+  /** Throws `std::invalid_argument` for a target with a space, CR, LF or NUL, or a header that
+   *  `validate_header` refuses. `Client::request` checks the same and fails the request as
+   *  `protocol` instead of throwing. */
+  void validate() const;
 };
 
 /** What came back: a status, headers and body, or a transport error. */
 struct Response {
   int status = 0;    ///< 0 when no (complete) response arrived
-  std::string body;  ///< reused between requests (cleared, not reallocated)
+  std::string body;  ///< reused between requests (cleared, not reallocated); at most `Options::max_body` bytes
+  std::uint64_t body_size = 0;  ///< the body's whole length as received, stored or not
+  bool body_truncated = false;  ///< the body was longer than `Options::max_body`: `body` holds its start
   std::vector<std::pair<std::string, std::string>> headers;  ///< in arrival order
   ErrorCategory category = ErrorCategory::none;  ///< transport error category, `none` on a response
   std::string error;              ///< transport error text, empty when none
@@ -105,8 +141,14 @@ Outcome check_status(const Request& req, const Response& res, int expected = 200
 class Client {
  public:
   /** A client for the origin of `base_url` (its path is only informative: see `base()`).
-   *  Throws `std::invalid_argument` for a bad URL, bad options or `https` without TLS support. */
-  Client(boost::asio::any_io_executor ex, std::string_view base_url, Options opts = {});
+   *  Throws `std::invalid_argument` for a bad URL, bad options or `https` without TLS support.
+   *
+   *  Two overloads rather than a defaulted `Options opts = {}`: GCC 12 miscompiles a defaulted
+   *  by-value aggregate argument in a `co_await` full-expression, as in
+   *  `Client c(co_await asio::this_coro::executor, url);`. */
+  Client(boost::asio::any_io_executor ex, std::string_view base_url);
+  /** A client for `base_url` with `opts` (see the overload above). */
+  Client(boost::asio::any_io_executor ex, std::string_view base_url, Options opts);
   /** Closes the connection. */
   ~Client();
   /** Moves the connection. */

@@ -34,16 +34,19 @@ enum class ErrorCategory : std::uint8_t {
   business,         ///< the action's own check failed (wrong body, `return false`)
   exception,        ///< the action threw an exception
   cancelled,        ///< the action was still running when the test ended and was cancelled
+  /// a local limit was hit: too many open files (EMFILE, ENFILE: `ulimit -n`) or no free local
+  /// port (EADDRNOTAVAIL); the message names the limit. Appended last, so earlier values keep their numbers.
+  local_resources,
 };
 
 /** Number of `ErrorCategory` values. */
-inline constexpr std::size_t error_category_count = 13;
+inline constexpr std::size_t error_category_count = 14;
 
 /** The snake_case name of a category, as written in results ("connect_refused"). */
 constexpr std::string_view to_string(ErrorCategory c) noexcept {
   constexpr std::array<std::string_view, error_category_count> names{
       "none",     "dns",      "connect_refused", "connect_timeout", "timeout",   "reset",    "tls",
-      "protocol", "http_4xx", "http_5xx",        "business",        "exception", "cancelled"};
+      "protocol", "http_4xx", "http_5xx",        "business",        "exception", "cancelled", "local_resources"};
   return names[static_cast<std::size_t>(c)];
 }
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <concepts>
 #include <cstddef>
+#include <cstdio>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -36,8 +37,29 @@ concept UsersPattern = std::copy_constructible<P> && requires(const P& p, Durati
   { p.max_users() } -> std::convertible_to<std::size_t>;
 };
 
+/** The most users any pattern may ask for (and the CLI's `--users` / `--max-users` accept):
+ *  1,000,000. Every closed-model pattern's `validate()` refuses a larger `max_users()`. */
+inline constexpr std::size_t max_users_limit = 1'000'000;
+
 namespace detail {
 [[noreturn]] inline void bad_pattern(const std::string& what) { throw std::invalid_argument(what); }
+
+/** A user count from a shape's value: rounded, clamped to [0, max_users_limit] (NaN: 0). Never
+ *  overflows, whatever the double. */
+inline std::size_t to_users(double v) noexcept {
+  if (!(v > 0)) return 0;
+  if (v >= static_cast<double>(max_users_limit)) return max_users_limit;
+  return static_cast<std::size_t>(std::llround(v));
+}
+
+/** Throws unless `users` is at most `max_users_limit`. */
+inline void check_user_cap(const char* what, double users) {
+  if (!(users <= static_cast<double>(max_users_limit))) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", users);
+    bad_pattern(std::string(what) + ": " + buf + " users is more than the limit of 1000000");
+  }
+}
 
 /** A staircase's value at `t`: start + k * increment in step k, optionally ramped over `ramp`. */
 inline double step_shape(double start, double increment, Duration step_length, Duration ramp, Duration t) {
@@ -64,6 +86,8 @@ inline void validate_spike(const char* what, Duration at, Duration rise, Duratio
   if (length <= 0ns) bad_pattern(std::string(what) + ": duration must be positive");
   if (at < 0ns || rise < 0ns || hold < 0ns || fall < 0ns)
     bad_pattern(std::string(what) + ": at, rise, hold and fall must not be negative");
+  if (to_seconds(length) > max_duration_seconds || to_seconds(at) + to_seconds(rise) + to_seconds(hold) + to_seconds(fall) > max_duration_seconds)
+    bad_pattern(std::string(what) + ": durations must be at most 1e9 s");
   if (at + rise + hold + fall > length)
     bad_pattern(std::string(what) + ": the spike (at + rise + hold + fall) ends after the duration");
 }
@@ -72,6 +96,8 @@ inline void validate_steps(const char* what, std::size_t steps, Duration step_le
   if (steps == 0) bad_pattern(std::string(what) + ": steps must be at least 1");
   if (step_length <= 0ns) bad_pattern(std::string(what) + ": the step length must be positive");
   if (ramp < 0ns || ramp > step_length) bad_pattern(std::string(what) + ": ramp must be between 0 and the step length");
+  if (to_seconds(step_length) * static_cast<double>(steps) > max_duration_seconds)
+    bad_pattern(std::string(what) + ": steps * step length is longer than 1e9 s");
 }
 }  // namespace detail
 
@@ -85,6 +111,7 @@ struct ConstantUsers {
   std::size_t max_users() const noexcept { return users; }
   void validate() const {
     if (users == 0) detail::bad_pattern("ConstantUsers: users must be at least 1");
+    detail::check_user_cap("ConstantUsers", static_cast<double>(users));
     if (length <= 0ns) detail::bad_pattern("ConstantUsers: duration must be positive");
   }
 };
@@ -128,8 +155,11 @@ struct RampUsers {
   std::size_t max_users() const noexcept { return users; }
   void validate() const {
     if (users == 0) detail::bad_pattern("RampUsers: users must be at least 1");
+    detail::check_user_cap("RampUsers", static_cast<double>(users));
     if (ramp_up < 0ns || hold < 0ns || ramp_down < 0ns)
       detail::bad_pattern("RampUsers: ramp-up, hold and ramp-down must not be negative");
+    if (to_seconds(ramp_up) + to_seconds(hold) + to_seconds(ramp_down) > max_duration_seconds)
+      detail::bad_pattern("RampUsers: the total duration must be at most 1e9 s");
     if (duration() <= 0ns) detail::bad_pattern("RampUsers: the total duration must be positive");
   }
 };
@@ -150,12 +180,17 @@ struct StepUsers {
   std::size_t users_at(Duration t) const noexcept {
     if (t < 0ns || t >= duration()) return 0;
     double v = detail::step_shape(static_cast<double>(start), static_cast<double>(increment), step_length, ramp, t);
-    return static_cast<std::size_t>(std::llround(std::max(0.0, v)));
+    return detail::to_users(v);
   }
   Duration duration() const noexcept { return step_length * static_cast<long>(steps); }
-  std::size_t max_users() const noexcept { return start + (steps == 0 ? 0 : (steps - 1) * increment); }
+  std::size_t max_users() const noexcept {
+    return detail::to_users(static_cast<double>(start) +
+                            static_cast<double>(steps == 0 ? 0 : steps - 1) * static_cast<double>(increment));
+  }
   void validate() const {
     detail::validate_steps("StepUsers", steps, step_length, ramp);
+    detail::check_user_cap("StepUsers", static_cast<double>(start) +
+                                            static_cast<double>(steps == 0 ? 0 : steps - 1) * static_cast<double>(increment));
     if (max_users() == 0) detail::bad_pattern("StepUsers: the pattern never has a user");
   }
 };
@@ -175,12 +210,13 @@ struct SpikeUsers {
   std::size_t users_at(Duration t) const noexcept {
     if (t < 0ns || t >= length) return 0;
     double v = detail::spike_shape(static_cast<double>(base), static_cast<double>(peak), at, rise, hold, fall, t);
-    return static_cast<std::size_t>(std::llround(std::max(0.0, v)));
+    return detail::to_users(v);
   }
   Duration duration() const noexcept { return length; }
   std::size_t max_users() const noexcept { return std::max(base, peak); }
   void validate() const {
     detail::validate_spike("SpikeUsers", at, rise, hold, fall, length);
+    detail::check_user_cap("SpikeUsers", static_cast<double>(max_users()));
     if (max_users() == 0) detail::bad_pattern("SpikeUsers: the pattern never has a user");
   }
 };
@@ -199,13 +235,15 @@ struct CustomUsers {
     if (t < 0ns || t >= length || !users) return 0;
     double v = users(to_seconds(t));
     if (!std::isfinite(v) || v <= 0) return 0;
-    return std::min(max, static_cast<std::size_t>(std::llround(v)));
+    return std::min(max, detail::to_users(v));
   }
   Duration duration() const noexcept { return length; }
   std::size_t max_users() const noexcept { return max; }
   void validate() const {
     if (!users) detail::bad_pattern("CustomUsers: no function given");
     if (max == 0) detail::bad_pattern("CustomUsers: max must be at least 1");
+    detail::check_user_cap("CustomUsers", static_cast<double>(max));
+    if (to_seconds(length) > max_duration_seconds) detail::bad_pattern("CustomUsers: duration must be at most 1e9 s");
     if (length <= 0ns) detail::bad_pattern("CustomUsers: duration must be positive");
   }
 };
@@ -243,6 +281,9 @@ inline void validate_stages(const std::vector<Stage>& stages, double initial, co
     if (!std::isfinite(stages[i].target) || stages[i].target < 0)
       bad_pattern(std::string(what) + ": stage " + std::to_string(i + 1) + " has a negative target");
   }
+  double total = 0;
+  for (const Stage& s : stages) total += to_seconds(s.length);
+  if (total > max_duration_seconds) bad_pattern(std::string(what) + ": the stages last longer than 1e9 s");
   if (stages_length(stages) <= 0ns) bad_pattern(std::string(what) + ": the stages last no time");
 }
 }  // namespace detail
@@ -258,16 +299,19 @@ struct Stages {
 
   std::size_t users_at(Duration t) const {
     if (t < 0ns || t >= duration()) return 0;
-    return static_cast<std::size_t>(std::llround(std::max(0.0, detail::stages_value(stages, start_users, t))));
+    return detail::to_users(detail::stages_value(stages, start_users, t));
   }
   Duration duration() const { return detail::stages_length(stages); }
   std::size_t max_users() const {
     double m = start_users;
     for (const Stage& s : stages) m = std::max(m, s.target);
-    return static_cast<std::size_t>(std::llround(m));
+    return detail::to_users(m);
   }
   void validate() const {
     detail::validate_stages(stages, start_users, "Stages");
+    double m = start_users;
+    for (const Stage& s : stages) m = std::max(m, s.target);
+    detail::check_user_cap("Stages", m);
     if (max_users() == 0) detail::bad_pattern("Stages: the pattern never has a user");
   }
 };

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <concepts>
+#include <cstdio>
 #include <functional>
 #include <random>
 #include <string>
@@ -36,7 +37,19 @@ concept RatePattern = std::copy_constructible<P> && requires(const P& p, Duratio
 template <class P>
 concept LoadPattern = UsersPattern<P> || RatePattern<P>;
 
+/** The lowest positive arrival rate a rate pattern may state: 1e-3 per second (one arrival in
+ *  about 17 minutes). A rate value is 0 (where a shape may pause) or in [min_rate, max_rate]. */
+inline constexpr double min_rate = 1e-3;
+/** The highest arrival rate a rate pattern may state: 1e7 per second. */
+inline constexpr double max_rate_limit = 1e7;
+
 namespace detail {
+
+/** `t + seconds`, or `end` when that is at or after `end` (no overflow for any `seconds`). */
+inline Duration advance_or_end(Duration t, double seconds, Duration end) noexcept {
+  if (!(seconds < to_seconds(end - t))) return end;
+  return t + std::max<Duration>(1ns, from_seconds(seconds));
+}
 
 /** The intended time of the arrival after one at `t`, or `duration()` if there is none before it.
  *
@@ -58,8 +71,7 @@ Duration next_arrival(const P& p, Duration t, std::mt19937_64& rng) {
       double mid = p.rate_at(t + h / 2);
       if (!(mid > 0) || !std::isfinite(mid)) mid = 0;
       double area = mid * to_seconds(h);
-      if (area >= remaining && mid > 0)
-        return std::min(end, t + std::max<Duration>(1ns, from_seconds(remaining / mid)));
+      if (area >= remaining && mid > 0) return advance_or_end(t, remaining / mid, end);
       remaining -= area;
       t += h;
     }
@@ -78,8 +90,20 @@ Duration first_arrival(const P& p, std::mt19937_64&) {
   return end;
 }
 
+/** Throws unless `r` is 0 or in [min_rate, max_rate_limit]. */
 inline void validate_rate_value(const char* what, double r) {
   if (!std::isfinite(r) || r < 0) bad_pattern(std::string(what) + ": rates must be finite and >= 0");
+  if (r != 0 && (r < min_rate || r > max_rate_limit)) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", r);
+    bad_pattern(std::string(what) + ": the rate " + buf + "/s is outside 0.001..1e7 per second");
+  }
+}
+
+/** Throws unless the highest rate of a pattern lies in [min_rate, max_rate_limit]. */
+inline void validate_peak_rate(const char* what, double r) {
+  if (!(r > 0)) bad_pattern(std::string(what) + ": the rate is never above 0");
+  validate_rate_value(what, r);
 }
 
 }  // namespace detail
@@ -94,7 +118,9 @@ struct ConstantRate {
   double max_rate() const noexcept { return rate; }
   void validate() const {
     if (!(rate > 0) || !std::isfinite(rate)) detail::bad_pattern("ConstantRate: the rate must be a positive number");
+    detail::validate_rate_value("ConstantRate", rate);
     if (length <= 0ns) detail::bad_pattern("ConstantRate: duration must be positive");
+    if (to_seconds(length) > max_duration_seconds) detail::bad_pattern("ConstantRate: duration must be at most 1e9 s");
   }
 };
 static_assert(RatePattern<ConstantRate>);
@@ -116,7 +142,9 @@ struct RampingRate {
   }
   void validate() const {
     detail::validate_stages(stages, start_rate, "RampingRate");
-    if (max_rate() <= 0) detail::bad_pattern("RampingRate: the rate is never above 0");
+    detail::validate_rate_value("RampingRate", start_rate);
+    for (const Stage& s : stages) detail::validate_rate_value("RampingRate", s.target);
+    detail::validate_peak_rate("RampingRate", max_rate());
   }
 };
 static_assert(RatePattern<RampingRate>);
@@ -139,7 +167,8 @@ struct StepRate {
     detail::validate_steps("StepRate", steps, step_length, ramp);
     detail::validate_rate_value("StepRate", start);
     if (!std::isfinite(increment)) detail::bad_pattern("StepRate: the increment must be finite");
-    if (max_rate() <= 0) detail::bad_pattern("StepRate: the rate is never above 0");
+    detail::validate_rate_value("StepRate", std::max(0.0, start + static_cast<double>(steps ? steps - 1 : 0) * increment));
+    detail::validate_peak_rate("StepRate", max_rate());
   }
 };
 static_assert(RatePattern<StepRate>);
@@ -164,7 +193,7 @@ struct SpikeRate {
     detail::validate_spike("SpikeRate", at, rise, hold, fall, length);
     detail::validate_rate_value("SpikeRate", base);
     detail::validate_rate_value("SpikeRate", peak);
-    if (max_rate() <= 0) detail::bad_pattern("SpikeRate: the rate is never above 0");
+    detail::validate_peak_rate("SpikeRate", max_rate());
   }
 };
 static_assert(RatePattern<SpikeRate>);
@@ -186,7 +215,9 @@ struct CustomRate {
   void validate() const {
     if (!rate) detail::bad_pattern("CustomRate: no function given");
     if (!(max > 0) || !std::isfinite(max)) detail::bad_pattern("CustomRate: max must be a positive number");
+    detail::validate_peak_rate("CustomRate", max);
     if (length <= 0ns) detail::bad_pattern("CustomRate: duration must be positive");
+    if (to_seconds(length) > max_duration_seconds) detail::bad_pattern("CustomRate: duration must be at most 1e9 s");
   }
 };
 static_assert(RatePattern<CustomRate>);
@@ -203,8 +234,7 @@ struct Poisson {
     const Duration end = duration();
     while (t < end) {
       double r = rate_at(t);
-      if (r > 0 && std::isfinite(r))
-        return t + std::max<Duration>(1ns, from_seconds(std::exponential_distribution<double>(r)(rng)));
+      if (r > 0 && std::isfinite(r)) return detail::advance_or_end(t, std::exponential_distribution<double>(r)(rng), end);
       t += 1ms;
     }
     return end;

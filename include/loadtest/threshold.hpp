@@ -25,6 +25,7 @@
 
 #include "loadtest/histogram.hpp"
 #include "loadtest/result.hpp"
+#include "loadtest/text.hpp"
 #include "loadtest/time.hpp"
 
 namespace loadtest {
@@ -91,12 +92,7 @@ namespace detail {
 // A percentile as written in metric names: 95 -> "95", 99.9 -> "99.9".
 inline std::string percentile_text(double p) { return fmt::format("{}", p); }
 
-inline std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
-  return s;
-}
+using text::trim;
 
 // The percentiles a LatencySummary keeps (and so the only ones known per endpoint, for the
 // service time and after a result was read back from JSON).

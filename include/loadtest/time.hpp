@@ -24,15 +24,28 @@ using namespace std::chrono_literals;
 /** Seconds as a double, the unit results are reported in (like the original framework). */
 constexpr double to_seconds(Duration d) noexcept { return std::chrono::duration<double>(d).count(); }
 
-/** A duration from (possibly fractional) seconds, rounded to the nearest nanosecond. */
+/** The longest duration a parsed or configured duration may have: 1e9 s (about 31.7 years).
+ *  `Clock::now()` plus it still fits the clock (`Duration` holds about 292 years). */
+inline constexpr double max_duration_seconds = 1e9;
+
+/** A duration from (possibly fractional) seconds, rounded to the nearest nanosecond.
+ *
+ *  Saturates instead of overflowing: at or beyond the range of `Duration` (about +/-292 years) it
+ *  returns `Duration::max()` / `Duration::min()`; NaN gives zero. Callers that add the result to a
+ *  time point must compare in seconds first (see `rate.hpp`). */
 constexpr Duration from_seconds(double s) noexcept {
+  constexpr double limit = 9.2e9;  // seconds; Duration::max() is 9.223e9 s
+  if (s != s) return Duration::zero();
+  if (s >= limit) return Duration::max();
+  if (s <= -limit) return Duration::min();
   return std::chrono::round<Duration>(std::chrono::duration<double>(s));
 }
 
 /** Parses a duration such as `500ms`, `30s`, `2m`, `1h`, `1.5s`, `250us` or `0`.
  *
  *  A bare number is seconds. Throws `std::invalid_argument` naming the text when it is not a
- *  non-negative number followed by one of `ns`, `us`, `ms`, `s`, `m`, `h`.
+ *  finite, non-negative number followed by one of `ns`, `us`, `ms`, `s`, `m`/`min`, `h`, or when it is
+ *  longer than `max_duration_seconds` (1e9 s).
  */
 inline Duration parse_duration(std::string_view text) {
   auto bad = [&](const char* why) {
@@ -54,7 +67,7 @@ inline Duration parse_duration(std::string_view text) {
   else if (unit == "h") scale = 3600;
   else throw bad("unknown unit");
   double seconds = value * scale;
-  if (seconds > 1e9) throw bad("too long");
+  if (seconds > max_duration_seconds) throw bad("too long (at most 1e9 s)");
   return from_seconds(seconds);
 }
 
