@@ -491,6 +491,32 @@ BOOST_AUTO_TEST_CASE(bad_options_throw) {
   BOOST_TEST(to_string(Protocol::h2c) == "h2c");
 }
 
+BOOST_AUTO_TEST_CASE(closing_or_destroying_mid_request_is_safe) {
+  TargetServer target;
+  RouteSpec slow;
+  slow.delay = 10s;
+  target.set_default(slow);
+  // close(): the waiting request ends as cancelled.
+  run_bounded([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+    Client c(ex, target.url(""), h2_options(Protocol::h2c));
+    asio::steady_timer t(ex, 200ms);
+    t.async_wait([&](boost::system::error_code) { c.close(); });
+    Response r = co_await get(c, "/slow");
+    BOOST_TEST(r.category == ErrorCategory::cancelled, r.error);
+  });
+  // The io_context goes away with requests, the reader and the writer suspended.
+  for (int i = 0; i < 3; ++i) {
+    asio::io_context ioc;
+    auto c = std::make_shared<Client>(ioc.get_executor(), target.url(""), h2_options(Protocol::h2c));
+    for (int k = 0; k < 4; ++k)
+      asio::co_spawn(ioc, [](std::shared_ptr<Client> c) -> asio::awaitable<void> {
+        co_await get(*c, "/slow");
+      }(c), asio::detached);
+    ioc.run_for(100ms);
+    c.reset();
+  }
+}
+
 BOOST_AUTO_TEST_CASE(connection_refused) {
   const auto port = closed_port();
   run_bounded([&](asio::any_io_executor ex) -> asio::awaitable<void> {
