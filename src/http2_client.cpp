@@ -889,7 +889,6 @@ struct Http2Client::Impl : std::enable_shared_from_this<Http2Client::Impl> {
       out.error = "invalid request: bad target or header (" + setup->where + ")";
       co_return true;
     }
-    const auto deadline = Clock::now() + setup->opts.request_timeout;
     bool retried = false;
     for (int attempt = 0; attempt < 4; ++attempt) {
       out.category = ErrorCategory::none;
@@ -902,7 +901,9 @@ struct Http2Client::Impl : std::enable_shared_from_this<Http2Client::Impl> {
         out.headers.clear();
         co_return true;
       }
-      Exchange x = co_await conn->exchange(req, out, jar, std::max(deadline, Clock::now() + std::chrono::milliseconds(1)));
+      // As for HTTP/1.1, the request timeout starts once the connection is there (connect_timeout
+      // bounds opening it).
+      Exchange x = co_await conn->exchange(req, out, jar, Clock::now() + setup->opts.request_timeout);
       if (x == Exchange::unsent) continue;  // the connection went away before the request was sent
       if (x == Exchange::refused && !retried) {
         retried = true;

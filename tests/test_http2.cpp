@@ -361,6 +361,29 @@ BOOST_AUTO_TEST_CASE(request_all_multiplexes_on_one_connection) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_multithreaded_target_serves_several_h2_clients) {
+  TargetServer::Options so;
+  so.threads = 2;
+  TargetServer target(so);
+  RouteSpec slow;
+  slow.delay = 5ms;
+  target.set_default(slow);
+  run_bounded([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 3; ++i)
+      clients.push_back(std::make_unique<Client>(ex, target.url(""), h2_options(Protocol::h2c)));
+    std::vector<Request> reqs(30, Request::make(Method::get, "/x?size=3000"));
+    for (int round = 0; round < 3; ++round)
+      for (auto& c : clients) {
+        std::vector<Response> outs(reqs.size());
+        co_await c->request_all(reqs, outs);
+        for (const auto& r : outs) BOOST_TEST(r.body.size() == 3000u);
+      }
+  });
+  BOOST_TEST(target.connections_accepted() == 3u);
+  BOOST_TEST(target.total_requests() == 270u);
+}
+
 BOOST_AUTO_TEST_CASE(request_from_several_coroutines_at_once) {
   TargetServer target;
   RouteSpec slow;

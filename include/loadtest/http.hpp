@@ -65,7 +65,7 @@ struct Options {
   std::string ca_file;    ///< HTTPS: an extra PEM bundle to trust (e.g. a test's self-signed cert)
   std::vector<std::pair<std::string, std::string>> headers;  ///< sent with every request
   std::string user_agent = "loadtest/0.1";  ///< default `User-Agent` (a header of that name wins)
-  bool keep_alive = true;                   ///< false: one connection per request
+  bool keep_alive = true;                   ///< false: one connection per request (HTTP/1.1 only)
   Protocol protocol = Protocol::http1;      ///< HTTP/1.1, HTTP/2 by ALPN, or h2c (prior knowledge)
   /// HTTP/2: streams this client keeps in flight on its connection at most (h2load's `-m`); more
   /// requests wait for a free stream. The server's SETTINGS_MAX_CONCURRENT_STREAMS also applies.
