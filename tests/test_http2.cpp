@@ -489,6 +489,23 @@ BOOST_AUTO_TEST_CASE(tls_certificate_is_verified) {
   });
 }
 
+BOOST_AUTO_TEST_CASE(request_all_over_http1_goes_in_turn) {
+  TargetServer target;
+  run_bounded([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+    Client c(ex, target.url(""), h2_options(Protocol::http1));
+    std::vector<Request> reqs{Request::make(Method::get, "/a"), Request::make(Method::get, "/b?status=404"),
+                              Request::make(Method::get, "/c")};
+    std::vector<Response> outs(reqs.size());
+    co_await c.request_all(reqs, outs);
+    BOOST_TEST(outs[0].status == 200);
+    BOOST_TEST(outs[1].status == 404);
+    BOOST_TEST(outs[2].status == 200);
+    BOOST_TEST(c.protocol() == Protocol::http1);
+    BOOST_TEST(c.refused_retries() == 0u);
+    BOOST_TEST(c.connections_opened() == 1u);
+  });
+}
+
 BOOST_AUTO_TEST_CASE(http2_on_cleartext_url_uses_http1) {
   TargetServer target;
   run_bounded([&](asio::any_io_executor ex) -> asio::awaitable<void> {
