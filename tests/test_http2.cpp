@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <ostream>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -716,6 +717,29 @@ BOOST_AUTO_TEST_CASE(huge_single_header_is_a_protocol_error) {
       },
       fault_options());
   BOOST_TEST(ran.response.category == ErrorCategory::protocol, ran.response.error);
+}
+
+BOOST_AUTO_TEST_CASE(random_bytes_after_settings_end_in_an_error) {
+  // Seeded garbage in place of a response: always an error, never a crash or a hang.
+  for (unsigned seed = 0; seed < 12; ++seed) {
+    BOOST_TEST_CONTEXT("seed " << seed) {
+      Options o = fault_options();
+      o.request_timeout = 500ms;
+      Ran ran = against_fake(
+          [seed](tcp::socket& s, int) -> asio::awaitable<void> {
+            co_await send(s, settings());
+            co_await await_request(s);
+            std::mt19937 rng(seed);
+            std::string junk(1 + rng() % 4000, '\0');
+            for (auto& ch : junk) ch = static_cast<char>(rng());
+            co_await send(s, std::move(junk));
+          },
+          o);
+      BOOST_TEST(!ran.response.transport_ok());
+      BOOST_TEST(ran.response.status == 0);
+      BOOST_TEST(!ran.response.error.empty());
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(stream_window_stalled_at_zero_times_out) {
