@@ -543,6 +543,11 @@ struct TargetServer::Impl {
       nghttp2_data_provider provider{};
       provider.read_callback = read_body;
       nghttp2_submit_response(self->session, id, nva.data(), nva.size(), sd.head ? nullptr : &provider);
+      // `Connection: close` in the route's headers: a graceful GOAWAY after this response (the
+      // streams already received still get their answers; then the connection closes).
+      if (answer.extra_headers && answer.route->closes)
+        nghttp2_submit_goaway(self->session, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(self->session),
+                              NGHTTP2_NO_ERROR, nullptr, 0);
       self->kick_write();
     }
 

@@ -302,18 +302,37 @@ BOOST_AUTO_TEST_CASE(h2c_get_and_injection) {
     r = co_await get(c, "/x?size=200000");
     BOOST_TEST(r.body.size() == 200000u);
     BOOST_TEST(r.header("content-length") == "200000");
-    r = co_await get(c, "/headed");
-    BOOST_TEST(r.header("x-extra") == "yes");
-    BOOST_TEST(r.header("connection") == "");  // connection-specific: not sent in HTTP/2
     r = co_await c.request(Request::make(Method::head, "/x?size=1000"));
     BOOST_TEST(r.status == 200);
     BOOST_TEST(r.body.empty());
     r = co_await c.request(Request::make(Method::post, "/post", std::string(300000, 'b')));  // past the windows
     BOOST_TEST(r.status == 200);
+    r = co_await get(c, "/headed");  // last: its Connection: close becomes a GOAWAY
+    BOOST_TEST(r.header("x-extra") == "yes");
+    BOOST_TEST(r.header("connection") == "");  // connection-specific: not sent in HTTP/2
     BOOST_TEST(c.connections_opened() == 1u);
   });
   BOOST_TEST(target.connections_accepted() == 1u);
   BOOST_TEST(target.requests("/flaky") == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(goaway_from_the_target_moves_to_a_new_connection) {
+  TargetServer target;
+  RouteSpec closing;
+  closing.headers = {{"Connection", "close"}};  // over HTTP/2: a graceful GOAWAY after the response
+  closing.delay = 10ms;
+  target.route("/bye", closing);
+  run_bounded([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+    Client c(ex, target.url(""), h2_options(Protocol::h2c));
+    for (int i = 0; i < 3; ++i) BOOST_TEST((co_await get(c, "/bye")).status == 200);
+    BOOST_TEST(c.connections_opened() == 3u);
+    std::vector<Request> reqs(10, Request::make(Method::get, "/bye"));
+    std::vector<Response> outs(reqs.size());
+    co_await c.request_all(reqs, outs);  // all sent before the GOAWAY: all answered
+    for (const auto& r : outs) BOOST_TEST(r.status == 200, r.error);
+    BOOST_TEST((co_await get(c, "/")).status == 200);
+    BOOST_TEST(c.refused_retries() == 0u);
+  });
 }
 
 BOOST_AUTO_TEST_CASE(h2c_cookies_through_the_jar) {

@@ -58,7 +58,8 @@ class TargetServer {
     /// HTTP/2 (builds with nghttp2): h2c on plain connections that open with the HTTP/2 client
     /// preface (prior knowledge), h2 on TLS connections whose client offers it by ALPN. The same
     /// routes, delays, statuses, error rates, `pause_for` and faults apply per stream (a fault
-    /// closes the connection). false: HTTP/1.1 only (ALPN answers http/1.1).
+    /// closes the connection; a `Connection: close` route header becomes a graceful GOAWAY after
+    /// the response). false: HTTP/1.1 only (ALPN answers http/1.1).
     bool http2 = true;
   };
 
