@@ -45,6 +45,7 @@
 #include "loadtest/csv_sink.hpp"
 #include "loadtest/hgrm.hpp"
 #include "loadtest/html_report.hpp"
+#include "loadtest/http2.hpp"
 #include "loadtest/loadtest.hpp"
 #include "loadtest/pattern_spec.hpp"
 #include "loadtest/exit_code.hpp"
@@ -116,6 +117,8 @@ struct Options {
   int expect = 200;
   bool quiet = false;
   bool insecure = false;
+  bool http2 = false, h2c = false;  // HTTP/2 by ALPN (falls back to HTTP/1.1), or cleartext prior knowledge
+  long long max_streams = 100;
   std::optional<double> rate;  // open model
   long long max_users = 1000;
   std::string stages;
@@ -405,6 +408,20 @@ int run(const Options& o) {
   cfg.http.request_timeout = timeout;
   cfg.http.insecure = o.insecure;
   cfg.http.max_body = byte_count("--max-body", o.max_body, lt::http::max_body_limit);
+  if (o.http2 && o.h2c)
+    throw UsageError("--http2 and --h2c cannot be combined (--http2: h2 by ALPN over https; --h2c: HTTP/2 over "
+                     "cleartext http://)");
+  if (o.h2c && url.tls())
+    throw UsageError("--h2c: '" + o.url + "' is https; h2c is HTTP/2 over cleartext (use --http2 for https)");
+  if (o.max_streams < 1 || o.max_streams > 1'000'000)
+    throw UsageError(fmt::format("--max-streams: '{}' is out of range (1..1000000)", o.max_streams));
+  cfg.http.protocol = o.h2c ? lt::http::Protocol::h2c : o.http2 ? lt::http::Protocol::http2 : lt::http::Protocol::http1;
+  cfg.http.max_streams = static_cast<std::uint32_t>(o.max_streams);
+  try {
+    lt::detail::validate_protocol(url, cfg.http);  // e.g. a build without HTTP/2
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string(o.h2c ? "--h2c: " : "--http2: ") + e.what());
+  }
   for (const std::string& h : o.headers) {
     auto colon = h.find(':');
     if (colon == std::string::npos || colon == 0)
@@ -433,6 +450,7 @@ int run(const Options& o) {
   cfg.labels["method"] = std::string(lt::http::to_string(method));
   cfg.labels["timeout"] = lt::format_duration(timeout);
   cfg.labels["expect"] = std::to_string(o.expect);
+  cfg.labels["protocol"] = std::string(lt::http::to_string(cfg.http.protocol));
 
   cfg.open.max_users = positive("--max-users", o.max_users, 1'000'000);
   if (o.arrivals != "uniform" && o.arrivals != "poisson")
@@ -616,6 +634,11 @@ int main(int argc, char** argv) {
     ("json", po::value(&o.json), "also write the result JSON to this file")
     ("quiet,q", po::bool_switch(&o.quiet), "no live status line (the summary is still printed)")
     ("insecure,k", po::bool_switch(&o.insecure), "HTTPS: do not verify the server certificate")
+    ("http2", po::bool_switch(&o.http2), "HTTP/2 over TLS, chosen by ALPN; HTTP/1.1 (said once) when the server "
+                                         "refuses h2 or the URL is http://")
+    ("h2c", po::bool_switch(&o.h2c), "HTTP/2 over cleartext with prior knowledge (http:// URLs)")
+    ("max-streams", po::value(&o.max_streams)->default_value(o.max_streams), "HTTP/2: streams in flight per "
+                                         "connection at most (each user owns one connection)")
     ("rate", po::value<double>(), "open model: arrivals per second, latency counted from each arrival's intended start "
                                      "(with --stages: the start rate; with --pattern the shape's numbers are rates)")
     ("max-users", po::value(&o.max_users)->default_value(o.max_users), "open model: users serving arrivals at most")

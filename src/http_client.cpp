@@ -43,6 +43,7 @@
 #include "loadtest/detail/write_message.hpp"
 #include "loadtest/detail/http_errors.hpp"
 #include "loadtest/text.hpp"
+#include "loadtest/http2.hpp"
 
 namespace loadtest {
 namespace detail {
@@ -367,6 +368,8 @@ void Options::validate() const {
   timeout("request_timeout", request_timeout);
   if (max_body > max_body_limit)
     throw std::invalid_argument("invalid max_body " + std::to_string(max_body) + ": at most 1 GiB (1073741824)");
+  if (max_streams == 0)
+    throw std::invalid_argument("invalid max_streams '0': must be at least 1 (streams in flight per connection)");
   int hosts = 0;
   for (const auto& [k, v] : headers) {
     validate_header(k, v);
@@ -446,6 +449,7 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
   CookieJar* jar = nullptr;  // not owned
   beast::flat_buffer buffer;
   std::string head;  // the serialized request head, reused
+  std::optional<detail::Http2Client> h2;  // Options::protocol http2 / h2c (src/http2_client.cpp)
 
   Impl(asio::any_io_executor e, std::string_view url, Options o)
       : ex(std::move(e)), base(parse_url(url)), opts(std::move(o)), resolver(ex), resolve_timer(ex) {
@@ -481,11 +485,14 @@ struct Client::Impl : std::enable_shared_from_this<Client::Impl> {
       }
     }
     buffer.reserve(16 * 1024);
+    detail::validate_protocol(base, opts);
+    if (opts.protocol != Protocol::http1) h2.emplace(ex, base, opts);
   }
 
   ~Impl() { close(); }
 
   void close() noexcept {
+    if (h2) h2->close();
     error_code ignored;
     resolver.cancel();  // a request still resolving ends as cancelled
     // Close only: a pending operation still refers to the stream; connect() replaces it later.
@@ -750,15 +757,28 @@ Client& Client::operator=(Client&& other) noexcept {
 
 asio::awaitable<void> Client::request(const Request& req, Response& out) {
   auto self = impl_;  // keeps the connection alive if the client is destroyed mid-request
+  if (self->h2 && co_await self->h2->request(req, out, self->jar)) co_return;  // false: HTTP/1.1
   co_await self->run(req, out);
 }
 
 asio::awaitable<Response> Client::request(const Request& req) {
   Response out;
-  auto self = impl_;
-  co_await self->run(req, out);
+  co_await request(req, out);
   co_return out;
 }
+
+asio::awaitable<void> Client::request_all(std::span<const Request> reqs, std::span<Response> outs) {
+  if (reqs.size() != outs.size())
+    throw std::invalid_argument("request_all: " + std::to_string(reqs.size()) + " requests but " +
+                                std::to_string(outs.size()) + " responses (they must match)");
+  auto self = impl_;
+  if (self->h2 && co_await self->h2->request_all(reqs, outs, self->jar)) co_return;
+  for (std::size_t i = 0; i < reqs.size(); ++i) co_await self->run(reqs[i], outs[i]);  // HTTP/1.1: in turn
+}
+
+Protocol Client::protocol() const noexcept { return impl_->h2 ? impl_->h2->protocol() : Protocol::http1; }
+
+std::uint64_t Client::refused_retries() const noexcept { return impl_->h2 ? impl_->h2->refused_retries() : 0; }
 
 const Url& Client::base() const noexcept { return impl_->base; }
 
@@ -766,7 +786,9 @@ void Client::close() noexcept {
   if (impl_) impl_->close();
 }
 
-std::uint64_t Client::connections_opened() const noexcept { return impl_ ? impl_->opened : 0; }
+std::uint64_t Client::connections_opened() const noexcept {
+  return impl_ ? impl_->opened + (impl_->h2 ? impl_->h2->connections_opened() : 0) : 0;
+}
 
 void Client::set_cookie_jar(CookieJar* jar) noexcept {
   if (impl_) impl_->jar = jar;

@@ -61,6 +61,11 @@ expect_exit 2 "needs --rate" --arrivals poisson "$url"
 expect_exit 2 "cannot be combined" --stages 1s:5 --pattern step:start=1,step=1,every=1s,steps=1 "$url"
 expect_exit 2 "cannot be combined" --rate 10 -u 5 "$url"
 expect_exit 2 "'0'" --rate 10 --max-users 0 "$url"
+# HTTP/2 options (issue 12).
+expect_exit 2 "--http2 and --h2c cannot be combined" --http2 --h2c "$url"
+expect_exit 2 "is https" --h2c https://127.0.0.1:1/items
+expect_exit 2 "'0'" --h2c --max-streams 0 "$url"
+expect_exit 2 "'-4'" --http2 --max-streams=-4 "$url"
 # Behaviour, backoff and results options: bad specs name the bad part.
 expect_exit 2 "'sometimes'" --think sometimes "$url"
 expect_exit 2 "'exponential:1s'" --backoff exponential:1s "$url"
@@ -193,6 +198,25 @@ PY
 if err=$(check_json "$work/out.json" "$work/res" 2>&1); then ok "result JSON and file names"; else not_ok "result JSON and file names" "$err"; fi
 if grep -q "Response time" "$work/run.out"; then ok "--quiet still prints the summary"; else not_ok "--quiet still prints the summary"; fi
 if grep -q '^\[' "$work/run.out"; then not_ok "--quiet hides the live lines"; else ok "--quiet hides the live lines"; fi
+
+# HTTP/2 with prior knowledge against the target (h2c); --http2 on http:// says it uses HTTP/1.1.
+# (A build with -Dhttp2=disabled refuses both with exit 2.)
+if "$http_bin" --h2c --max-users 0 "$url" 2>&1 >/dev/null | grep -q "built without HTTP/2"; then
+  ok "HTTP/2 runs skipped: built without HTTP/2"
+elif timeout 60 "$http_bin" --h2c -u 3 -d 1s -r 0 --quiet --json "$work/h2c.json" --results-dir "$work/h2cres" "$url" >"$work/h2c.out" 2>&1 &&
+   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); m=r["metrics"]; assert m["total_requests"] > 0 and m["errors"] == 0, m; assert r["config"].get("protocol") == "h2c", r["config"]' "$work/h2c.json"; then
+  ok "an h2c run exits 0 without errors"
+else
+  not_ok "an h2c run exits 0 without errors" "$(tail -5 "$work/h2c.out")"
+fi
+if "$http_bin" --h2c --max-users 0 "$url" 2>&1 >/dev/null | grep -q "built without HTTP/2"; then
+  :
+elif timeout 60 "$http_bin" --http2 -u 1 -d 500ms -r 0 --quiet --results-dir "$work/h2res" "$url" >"$work/h2.out" 2>"$work/h2.err" &&
+   [ "$(grep -c 'using HTTP/1.1' "$work/h2.err")" = 1 ]; then
+  ok "--http2 on http:// falls back to HTTP/1.1 and says so once"
+else
+  not_ok "--http2 on http:// falls back to HTTP/1.1 and says so once" "$(cat "$work/h2.err" | head -3)"
+fi
 
 # The open model: corrected response times plus service time and schedule blocks.
 if timeout 60 "$http_bin" --rate 200 -d 2s --quiet --json "$work/open.json" --results-dir "$work/openres" "$url" >"$work/open.out" 2>&1 &&

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -57,6 +58,19 @@ inline constexpr std::size_t max_body_limit = 1024 * 1024 * 1024;
  *  reason, with control characters escaped. */
 void validate_header(std::string_view name, std::string_view value);
 
+/** Which HTTP a `Client` speaks (see http2.hpp for the HTTP/2 side).
+ *
+ *  - `http1`: HTTP/1.1 (the default).
+ *  - `http2`: HTTP/2 over TLS, chosen by ALPN ("h2", then "http/1.1"). When the server does not
+ *    pick h2, or the URL is `http://` (cleartext has no ALPN), the client speaks HTTP/1.1 and says
+ *    so once on stderr.
+ *  - `h2c`: HTTP/2 over cleartext TCP with prior knowledge (RFC 9113 section 3.3); `http://` only.
+ */
+enum class Protocol : std::uint8_t { http1, http2, h2c };
+
+/** "http1", "http2" or "h2c". */
+std::string_view to_string(Protocol p) noexcept;
+
 /** Client settings shared by every request of a `Client`.
  *
  *  `Host` and `User-Agent` in `headers` replace the defaults instead of being sent twice (and a
@@ -69,7 +83,12 @@ struct Options {
   std::string ca_file;    ///< HTTPS: an extra PEM bundle to trust (e.g. a test's self-signed cert)
   std::vector<std::pair<std::string, std::string>> headers;  ///< sent with every request (see validate_header)
   std::string user_agent = "loadtest/0.1";  ///< default `User-Agent` (a header of that name wins)
-  bool keep_alive = true;                   ///< false: one connection per request
+  bool keep_alive = true;                   ///< false: one connection per request (HTTP/1.1 only)
+  Protocol protocol = Protocol::http1;      ///< HTTP/1.1, HTTP/2 by ALPN, or h2c (prior knowledge)
+  /// HTTP/2: streams this client keeps in flight on its connection at most (h2load's `-m`); more
+  /// requests wait for a free stream. The server's SETTINGS_MAX_CONCURRENT_STREAMS also applies.
+  /// Must be at least 1.
+  std::uint32_t max_streams = 100;
   /// The most body bytes kept in `Response::body`, 0..`max_body_limit` (1 GiB); default 1 MiB.
   /// The rest of a longer body is still read (so the connection stays usable) and counted in
   /// `Response::body_size`, but not stored, and `Response::body_truncated` is set: memory per user
@@ -77,8 +96,8 @@ struct Options {
   std::size_t max_body = default_max_body;
 
   /** Throws `std::invalid_argument` naming the bad setting: a timeout outside (0, 1e9 s], a
-   *  `max_body` above `max_body_limit`, a header `validate_header` refuses, two `Host` headers, or a
-   *  user agent with CR, LF or NUL. `Client`'s constructor calls it; call it earlier to refuse a
+   *  `max_body` above `max_body_limit`, `max_streams` 0, a header `validate_header` refuses, two
+   *  `Host` headers, or a user agent with CR, LF or NUL. `Client`'s constructor calls it; call it earlier to refuse a
    *  configuration before a test starts. */
   void validate() const;
 };
@@ -131,12 +150,17 @@ struct Response {
  */
 Outcome check_status(const Request& req, const Response& res, int expected = 200);
 
-/** One user's HTTP/1.1 connection to one origin.
+/** One user's connection to one origin: HTTP/1.1, or HTTP/2 with `Options::protocol`.
  *
  *  Keeps the connection alive between requests and reconnects when the server closed it; a
  *  request on a reused connection that fails before any byte of the response arrived is sent
- *  once more on a fresh connection (as browsers do). One request at a time; not thread-safe:
- *  use it from the coroutine of one user.
+ *  once more on a fresh connection (as browsers do). Not thread-safe: use it from the coroutines
+ *  of one user, on the client's executor.
+ *
+ *  HTTP/1.1 carries one request at a time. HTTP/2 multiplexes: `request()` may be called from
+ *  several coroutines of the same user at once (up to `Options::max_streams` streams in flight,
+ *  the rest wait), and `request_all()` sends a batch at once. Each user owns its connection (see
+ *  http2.hpp for why).
  */
 class Client {
  public:
@@ -164,6 +188,20 @@ class Client {
 
   /** Sends `req` and returns a fresh response. */
   boost::asio::awaitable<Response> request(const Request& req);
+
+  /** Sends every request of `reqs` and fills `outs[i]` for `reqs[i]`; returns when all are done.
+   *  HTTP/2: all at once on the one connection (each its own stream, at most
+   *  `Options::max_streams` in flight). HTTP/1.1 (also after an ALPN fallback): one after another.
+   *  Throws `std::invalid_argument` when the spans differ in size. Both spans must stay valid
+   *  until it returns. */
+  boost::asio::awaitable<void> request_all(std::span<const Request> reqs, std::span<Response> outs);
+
+  /** The protocol in use: `Options::protocol`, or `http1` once an `http2` client fell back. */
+  [[nodiscard]] Protocol protocol() const noexcept;
+
+  /** HTTP/2: requests refused by a GOAWAY (or a REFUSED_STREAM reset) before the server processed
+   *  them, and therefore sent once more on a new connection. */
+  [[nodiscard]] std::uint64_t refused_retries() const noexcept;
 
   /** The parsed base URL. */
   [[nodiscard]] const Url& base() const noexcept;

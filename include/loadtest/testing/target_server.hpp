@@ -1,4 +1,4 @@
-// loadtest: an embedded HTTP/1.1 target server on loopback, for tests, examples and benchmarks.
+// loadtest: an embedded HTTP/1.1 and HTTP/2 target server on loopback, for tests, examples and benchmarks.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +37,8 @@ struct RouteSpec {
 
 /** A Beast HTTP/1.1 server on its own `io_context` and threads: keep-alive, one coroutine per
  *  connection, fast enough for tens of thousands of tiny responses per second on one thread.
- *  Optionally HTTPS (`Options::tls_cert_file`, `Options::tls_key_file`), serving the same way.
+ *  Optionally HTTPS (`Options::tls_cert_file`, `Options::tls_key_file`), serving the same way, and
+ *  HTTP/2 (h2c by prior knowledge, h2 by ALPN; see `Options::http2`) on nghttp2's server side.
  *
  *  Built-in routes: "/" answers 200 "ok\n", "/health" answers 200; other paths use the default
  *  route (200 "ok\n" unless `set_default` changed it). Every member is thread-safe.
@@ -54,6 +55,12 @@ class TargetServer {
     /// TLS and `url()` gives `https://`. Both empty (the default): plain HTTP.
     std::string tls_cert_file{};
     std::string tls_key_file{};  ///< HTTPS: the PEM private key of `tls_cert_file`
+    /// HTTP/2 (builds with nghttp2): h2c on plain connections that open with the HTTP/2 client
+    /// preface (prior knowledge), h2 on TLS connections whose client offers it by ALPN. The same
+    /// routes, delays, statuses, error rates, `pause_for` and faults apply per stream (a fault
+    /// closes the connection; a `Connection: close` route header becomes a graceful GOAWAY after
+    /// the response). false: HTTP/1.1 only (ALPN answers http/1.1).
+    bool http2 = true;
   };
 
   /** Serves with default options (127.0.0.1, any free port, one thread). */
