@@ -7,6 +7,8 @@
 // makes no virtual call. The monitor collects interval data by posting onto each worker in turn.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/detached.hpp>
