@@ -238,7 +238,15 @@ class ResponseParser final : public bhttp::basic_parser<false> {
 
  private:
   void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int, error_code&) override {}
-  void on_response_impl(int code, beast::string_view, int, error_code&) override { out_.status = code; }
+  void on_response_impl(int code, beast::string_view, int, error_code& ec) override {
+    // Beast takes any three digits; RFC 9110 status codes are 100..599. "HTTP/1.1 000" would
+    // otherwise read as status 0, which means "no response" (found by fuzz/fuzz_http_response).
+    if (code < 100 || code > 599) {
+      ec = bhttp::error::bad_status;
+      return;
+    }
+    out_.status = code;
+  }
   void on_field_impl(bhttp::field f, beast::string_view name, beast::string_view value, error_code&) override {
     if (count_ < out_.headers.size()) {
       out_.headers[count_].first.assign(name);

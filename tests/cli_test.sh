@@ -157,7 +157,7 @@ PY
 endless_pid=$!
 for _ in $(seq 50); do [ -s "$work/endless.port" ] && break; sleep 0.1; done
 eport=$(head -1 "$work/endless.port")
-(ulimit -v 800000; timeout 60 "$http_bin" -u 16 -d 2s -r 0s --timeout 1s --quiet --json "$work/endless.json" \
+(if [ -z "${LOADTEST_SANITIZER:-}" ]; then ulimit -v 800000; fi; timeout 60 "$http_bin" -u 16 -d 2s -r 0s --timeout 1s --quiet --json "$work/endless.json" \
    --results-dir "$work/endless" "http://127.0.0.1:$eport/" >"$work/endless.out" 2>&1)
 code=$?
 kill "$endless_pid" 2>/dev/null

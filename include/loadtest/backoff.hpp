@@ -12,6 +12,8 @@
 // choice for command lines (`AnyBackoff::parse("exponential:100ms:30s:full")`).
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <concepts>

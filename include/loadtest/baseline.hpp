@@ -6,6 +6,8 @@
 //   if (loadtest::regressed(deltas, loadtest::parse_percentage("10%"))) return 99;
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>

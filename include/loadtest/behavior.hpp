@@ -39,6 +39,8 @@
 //   };
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <boost/asio/awaitable.hpp>
 
 #include <algorithm>

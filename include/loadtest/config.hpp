@@ -1,6 +1,8 @@
 // loadtest: the engine's configuration (what is not a policy).
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <cstdint>
 #include <map>
 #include <stdexcept>

@@ -11,6 +11,8 @@
 // `max_cookies`; beyond, new cookies are ignored).
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdint>

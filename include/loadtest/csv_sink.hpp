@@ -7,6 +7,8 @@
 // or a line break (quotes doubled), as Python's csv module (and so Locust) writes them.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>

@@ -1,6 +1,8 @@
 // loadtest: the exit codes of loadtest's tools, and of a test program that wants the same.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <csignal>
 
 #include "loadtest/result.hpp"

@@ -22,6 +22,8 @@
 //   };
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <filesystem>

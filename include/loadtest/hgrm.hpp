@@ -13,6 +13,8 @@
 //   #[Buckets =           22, SubBuckets     =         2048]
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>

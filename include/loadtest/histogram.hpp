@@ -1,6 +1,8 @@
 // loadtest: a log-linear HDR latency histogram (fixed memory, O(1) record, mergeable).
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>

@@ -3,6 +3,8 @@
 // Implemented in src/histogram_codec.cpp (zlib stays out of the headers).
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>

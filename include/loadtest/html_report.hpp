@@ -6,6 +6,8 @@
 // src/html_report.cpp.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <filesystem>
 #include <stdexcept>
 #include <string>

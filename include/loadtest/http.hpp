@@ -1,6 +1,8 @@
 // loadtest: a small HTTP/1.1 client for load tests (keep-alive, timeouts, error categories).
 #pragma once
 
+#include "loadtest/version.hpp"  // first: the C++20 check, and the User-Agent
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
@@ -82,7 +84,7 @@ struct Options {
   bool insecure = false;  ///< HTTPS: skip certificate and host name verification (explicit switch)
   std::string ca_file;    ///< HTTPS: an extra PEM bundle to trust (e.g. a test's self-signed cert)
   std::vector<std::pair<std::string, std::string>> headers;  ///< sent with every request (see validate_header)
-  std::string user_agent = "loadtest/0.1";  ///< default `User-Agent` (a header of that name wins)
+  std::string user_agent = "loadtest/" LOADTEST_VERSION_STRING;  ///< default `User-Agent` (a header of that name wins)
   bool keep_alive = true;                   ///< false: one connection per request (HTTP/1.1 only)
   Protocol protocol = Protocol::http1;      ///< HTTP/1.1, HTTP/2 by ALPN, or h2c (prior knowledge)
   /// HTTP/2: streams this client keeps in flight on its connection at most (h2load's `-m`); more

@@ -25,6 +25,8 @@
 // counted in `Client::refused_retries()`.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 

@@ -21,9 +21,7 @@
 // for I/O after run() returned (the contexts no longer run).
 #pragma once
 
-#if !defined(__cplusplus) || __cplusplus < 202002L
-#error "loadtest requires C++20 (-std=c++20)"
-#endif
+#include "loadtest/detail/config.hpp"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>

@@ -6,6 +6,8 @@
 // The embedded target server (loadtest/testing/target_server.hpp) is not included: it is for tests.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include "loadtest/backoff.hpp"
 #include "loadtest/baseline.hpp"
 #include "loadtest/behavior.hpp"

@@ -3,6 +3,8 @@
 // Implemented in src/merge.cpp.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <cstddef>
 #include <string>
 #include <vector>

@@ -1,6 +1,8 @@
 // loadtest: per-thread recorder shards (histograms, counters, error table) and their merge.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <algorithm>
 #include <array>
 #include <optional>

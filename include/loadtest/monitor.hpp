@@ -4,6 +4,8 @@
 // it is the same for every test type. Runs on the control thread.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <boost/asio/awaitable.hpp>
 
 #include <cstdint>

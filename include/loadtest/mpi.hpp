@@ -22,6 +22,8 @@
 // LOADTEST_HAS_MPI is defined and libloadtest_mpi is linked.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <stdexcept>

@@ -1,6 +1,8 @@
 // loadtest: what one action reports back to the engine.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <array>
 #include <chrono>
 #include <cstdint>

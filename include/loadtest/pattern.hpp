@@ -5,6 +5,8 @@
 // in rate.hpp.) Every pattern is a pure function of the time since the test started.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <concepts>

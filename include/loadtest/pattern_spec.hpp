@@ -8,6 +8,8 @@
 // `Stages` for users, `RampingRate` for arrival rates.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <charconv>
 #include <cmath>
 #include <map>

@@ -5,6 +5,8 @@
 // hands the latest text to every scrape from its own thread.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <string>

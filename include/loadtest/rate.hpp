@@ -5,6 +5,8 @@
 // latency is measured from that time (coordinated omission corrected, as wrk2 does).
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <concepts>

@@ -9,6 +9,8 @@
 // same order on every part, so a reducer may use collective operations.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <cstdint>
 #include <functional>
 #include <string>

@@ -1,6 +1,8 @@
 // loadtest: what a test reports: live snapshots and the final result.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <array>
 #include <cstdint>
 #include <map>

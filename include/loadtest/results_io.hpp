@@ -3,6 +3,8 @@
 // The JSON itself is produced in src/results_io.cpp (Boost.JSON stays out of the headers).
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <filesystem>
 #include <string>
 #include <string_view>

@@ -11,6 +11,8 @@
 // (every test in one page, see html_report.hpp).
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <concepts>

@@ -1,6 +1,8 @@
 // loadtest: Segment, one part of a test split across processes or machines (scale-out).
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <cstddef>
 #include <stdexcept>
 #include <string>

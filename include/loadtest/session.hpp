@@ -1,6 +1,8 @@
 // loadtest: what a task sees of its user.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <cstddef>
 #include <memory>

@@ -5,8 +5,12 @@
 // double), ConsoleSink, JsonFileSink, and Tee to combine several.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
+#if defined(__linux__)  // the terminal's width and isatty; elsewhere plain lines, no width limit
 #include <sys/ioctl.h>
 #include <unistd.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -227,7 +231,11 @@ class ConsoleSink {
 
   /** Prints a one-line header: name, model, planned duration, users. */
   void on_start(const TestInfo& info) {
+#if defined(__linux__)
     tty_ = options_.tty == -1 ? ::isatty(::fileno(options_.out)) == 1 : options_.tty == 1;
+#else
+    tty_ = options_.tty == 1;
+#endif
     live_open_ = false;
     frame_lines_ = 0;
     std::string planned =
@@ -455,8 +463,10 @@ class ConsoleSink {
   // The live view's width: the option, else the terminal's columns, else 0 (no limit).
   int terminal_width() const {
     if (options_.width > 0) return options_.width;
+#if defined(__linux__)
     struct winsize ws {};
     if (::ioctl(::fileno(options_.out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+#endif
     return 0;
   }
 

@@ -5,6 +5,8 @@
 // cookie jar and the command-line tools use these instead of private copies.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <cstddef>
 #include <string>
 #include <string_view>

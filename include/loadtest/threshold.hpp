@@ -10,6 +10,8 @@
 // (`evaluate`) and, where the snapshot has the figure, during the run (`observe_live` + `holds`).
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>

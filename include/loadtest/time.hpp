@@ -1,6 +1,8 @@
 // loadtest: the clock, durations and UTC labels.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <charconv>
 #include <chrono>
 #include <cmath>

@@ -12,6 +12,8 @@
 // Thread safety: a UserRunner lives on its worker's thread and is only used there.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>

@@ -1,6 +1,8 @@
 // loadtest: an embedded HTTP/1.1 and HTTP/2 target server on loopback, for tests, examples and benchmarks.
 #pragma once
 
+#include "loadtest/detail/config.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <string>
