@@ -50,7 +50,7 @@ asio::awaitable<void> Monitor::run(detail::RunState& rs) {
     auto [ec] = co_await timer.async_wait(detail::use_tuple);
     if (ec) break;  // cancelled: the run is over
     for (std::size_t i = 0; i < rs.workers.size(); ++i)
-      co_await asio::co_spawn(*rs.workers[i], drain_shard(&rs.recorder.shard(i), &acc_), detail::use_tuple);
+      co_await asio::co_spawn(*rs.workers[i], drain_shard(&rs.recorder.shard(i), &acc_), detail::uncancellable());
     if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) break;
     const bool stop = interval(rs, Clock::now(), false);
     if (stop && collective) break;
@@ -64,6 +64,9 @@ asio::awaitable<void> Monitor::run(detail::RunState& rs) {
 void Monitor::finish(detail::RunState& rs) { report(rs, Clock::now(), true); }
 
 void Monitor::report(detail::RunState& rs, Clock::time_point now, bool final) {
+  // The loop may have been cancelled after collecting: the interval data it drained stays in
+  // acc_, the totals since the start are collected afresh (adding them again would count twice).
+  acc_.reset_totals();
   for (std::size_t i = 0; i < rs.recorder.size(); ++i) rs.recorder.shard(i).drain_interval_into(acc_);
   interval(rs, now, final);
 }

@@ -199,7 +199,8 @@ class LoadTest {
 
   TestInfo make_info(std::uint64_t seed) const;
   std::string fingerprint() const;
-  boost::asio::awaitable<void> control(detail::RunState& rs, Scheduler& scheduler, bool collective);
+  boost::asio::awaitable<void> control(detail::RunState& rs, Scheduler& scheduler, bool collective,
+                                       const bool& monitor_running);
   boost::asio::awaitable<void> checkpoints(detail::RunState& rs, const TestInfo& info);
   LoadTestResult partial_result(const Recorder& recorder, const TestInfo& info, Duration elapsed) const;
   LoadTestResult so_far(detail::RunState& rs, const TestInfo& info) const;
@@ -218,7 +219,7 @@ class LoadTest {
   std::atomic<int> interrupted_by_{0};    // the first signal received, 0 if none
   LoadTestResult result_;
   Monitor monitor_;
-  boost::asio::cancellation_signal end_monitor_, end_checkpoints_;
+  boost::asio::cancellation_signal end_monitor_;  // ends the monitor (control thread, during run())
   // A base is destroyed after the derived test's members: the worker contexts outlive everything
   // a test made on them.
   std::vector<std::unique_ptr<detail::WorkerContext>> workers_;
@@ -396,17 +397,29 @@ LoadTestResult LoadTest<D, P, B, K, S>::run(Reducer& reducer) {
   }
   // A failure inside the monitor (a sink's on_interval threw) or the scheduler ends the test: the
   // workers are still stopped and joined, and the exception is rethrown after that.
+  // A signal may only be emitted while its coroutine runs: the handler a co_spawn installs
+  // points into it. Both signals are this run's own.
   std::exception_ptr failure;
+  asio::cancellation_signal end_checkpoints;
+  bool monitor_running = true, checkpoints_running = false;
   asio::co_spawn(control_ctx, monitor_.run(rs),
                  asio::bind_cancellation_slot(end_monitor_.slot(), [&](std::exception_ptr e) {
+                   monitor_running = false;
+                   end_monitor_.slot().clear();
                    if (e && !failure) failure = e;
                    if (e) stop_now_.store(true);
                  }));
-  if (root && cfg_.checkpoint_interval > Duration{0})
-    asio::co_spawn(control_ctx, checkpoints(rs, info), asio::bind_cancellation_slot(end_checkpoints_.slot(), asio::detached));
-  asio::co_spawn(control_ctx, control(rs, scheduler, collective), [&](std::exception_ptr e) {
+  if (root && cfg_.checkpoint_interval > Duration{0}) {
+    checkpoints_running = true;
+    asio::co_spawn(control_ctx, checkpoints(rs, info),
+                   asio::bind_cancellation_slot(end_checkpoints.slot(), [&](std::exception_ptr) {
+                     checkpoints_running = false;
+                     end_checkpoints.slot().clear();
+                   }));
+  }
+  asio::co_spawn(control_ctx, control(rs, scheduler, collective, monitor_running), [&](std::exception_ptr e) {
     if (e && !failure) failure = e;
-    end_checkpoints_.emit(asio::cancellation_type::terminal);
+    if (checkpoints_running) end_checkpoints.emit(asio::cancellation_type::terminal);
   });
   control_ctx.run();
   if (signal_thread.joinable()) {
@@ -473,7 +486,7 @@ LoadTestResult LoadTest<D, P, B, K, S>::partial_result(const Recorder& recorder,
 
 template <class D, class P, class B, class K, class S>
 boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::control(detail::RunState& rs, Scheduler& scheduler,
-                                                               bool collective) {
+                                                               bool collective, const bool& monitor_running) {
   namespace asio = boost::asio;
   asio::steady_timer tick(co_await asio::this_coro::executor);
   const Duration length = pattern_.duration();
@@ -496,7 +509,7 @@ boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::control(detail::RunState& 
     co_await rs.joined.async_wait(detail::use_tuple);
   }
   // A collective monitor leaves by itself after the same interval on every part.
-  if (!collective) end_monitor_.emit(asio::cancellation_type::terminal);
+  if (!collective && monitor_running) end_monitor_.emit(asio::cancellation_type::terminal);
 }
 
 namespace detail {
@@ -530,7 +543,8 @@ boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::checkpoints(detail::RunSta
       r = so_far(rs, info);
     } else {                    // one process: copies of the shards, each made on its worker
       for (std::size_t i = 0; i < rs.workers.size(); ++i)
-        co_await asio::co_spawn(*rs.workers[i], detail::copy_shard(&rs.recorder.shard(i), &copy, i), detail::use_tuple);
+        co_await asio::co_spawn(*rs.workers[i], detail::copy_shard(&rs.recorder.shard(i), &copy, i),
+                                detail::uncancellable());
       r = partial_result(copy, info, Clock::now() - rs.start);
       r.history = monitor_.history();
     }

@@ -156,6 +156,16 @@ struct IntervalStats {
     open_circuits = 0;
     busy = busy_peak = active_users = 0;
   }
+  /** Forgets the since-the-start part (totals, categories, endpoint counts, lag, gauges) and keeps
+   *  the interval's own data: before a collection that may follow a partial one. */
+  void reset_totals() {
+    totals = {};
+    by_category = {};
+    endpoints.clear();
+    schedule_lag.reset();
+    open_circuits = 0;
+    busy = busy_peak = active_users = 0;
+  }
   /** Adds the interval part of `other` to this. */
   void merge(const IntervalStats& other) {
     response_time.add(other.response_time);

@@ -178,6 +178,7 @@ class UserRunner {
     timer_.expires_after(d);
     auto [ec] = co_await timer_.async_wait(boost::asio::bind_cancellation_slot(slot_.wake.slot(), detail::use_tuple));
     (void)ec;
+    slot_.wake.slot().clear();  // the handler points at timer_: no later emit may reach it
   }
 
   /** The user's session: id, user data, cookies, HTTP client, feeders. */

@@ -91,6 +91,7 @@ class OpenScheduler {
       if (due - spin > Clock::now()) {
         timer.expires_at(due - spin);
         co_await timer.async_wait(asio::bind_cancellation_slot(pool.stop_arrivals.slot(), use_tuple));
+        pool.stop_arrivals.slot().clear();  // its handler points at this frame's timer
         if (pool.done || rs.ending.load(std::memory_order_relaxed)) break;
       }
       // The optional short spin to the due time: it yields to the worker's other handlers (the
@@ -150,6 +151,7 @@ class OpenScheduler {
         pool->idle.push_back(slot);
         idle.expires_at(Clock::time_point::max());
         co_await idle.async_wait(asio::bind_cancellation_slot(slot->wake.slot(), use_tuple));
+        slot->wake.slot().clear();  // its handler points at this frame's timer
         if (!slot->has_arrival) break;
         continue;
       }

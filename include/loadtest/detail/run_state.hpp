@@ -9,6 +9,7 @@
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -29,6 +30,10 @@ namespace loadtest::detail {
 
 namespace asio = boost::asio;
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+/// For awaiting a co_spawn onto another context (a worker) that must not be cancelled with the
+/// awaiting coroutine: Asio 1.81 forwards the cancellation to the other context as a handler that
+/// may outlive the spawned coroutine's state. The work itself never suspends.
+inline auto uncancellable() { return asio::bind_cancellation_slot(asio::cancellation_slot(), use_tuple); }
 
 /** A worker's io_context whose services can be shut down (pending handlers, and with them the
  *  users' coroutine frames, destroyed) while the context itself lives on: I/O objects made on it
@@ -50,7 +55,8 @@ struct UserSlot {
   const unsigned worker;
   std::atomic<SlotState> state{SlotState::idle};
   std::atomic<bool> in_action{false};
-  /// Ends the user's current sleep (think time, backoff, idle wait). Worker only.
+  /// Ends the user's current sleep (think time, backoff, idle wait). Worker only. A wait bound to
+  /// it clears it when it completes: the handler it installs points at the waiting timer.
   asio::cancellation_signal wake;
   // Open model, worker only: the arrival handed to this idle user.
   Clock::time_point arrival{};
