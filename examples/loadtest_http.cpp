@@ -112,7 +112,7 @@ struct Options {
   std::string segment;      // --segment i/N
   std::string rank_results; // --rank-results DIR (MPI)
   std::string checkpoint_interval = "10s";
-  unsigned long long seed = 0;
+  std::string seed = "0";    // --seed: decimal, 0..2^64-1 (program_options would wrap "-1")
   std::string json;
   int expect = 200;
   bool quiet = false;
@@ -391,14 +391,28 @@ int run(const Options& o) {
   cfg.name = o.name.empty() ? default_name(std::string(lt::http::to_string(method)), url) : o.name;
   cfg.threads = threads;
   cfg.results_dir = o.results_dir;
-  cfg.seed = o.seed;
-  cfg.checkpoint_interval = duration_option("--checkpoint-interval", o.checkpoint_interval);
-  if (!o.segment.empty()) {
-#if defined(LOADTEST_HAS_MPI)
-    if (mpi_env) throw UsageError("--segment: under mpirun every rank runs segment rank/size; do not give --segment");
-#endif
-    cfg.segment = lt::Segment::parse(o.segment);
+  {
+    const char* end = o.seed.data() + o.seed.size();
+    auto [ptr, ec] = std::from_chars(o.seed.data(), end, cfg.seed);
+    if (o.seed.empty() || ec != std::errc{} || ptr != end)
+      throw UsageError("--seed: '" + o.seed + "' is not a whole number 0..18446744073709551615 (0: random)");
   }
+  cfg.checkpoint_interval = duration_option("--checkpoint-interval", o.checkpoint_interval);
+  bool under_mpi = false;
+#if defined(LOADTEST_HAS_MPI)
+  under_mpi = mpi_env.has_value();
+#endif
+  if (!o.segment.empty()) {
+    if (under_mpi) throw UsageError("--segment: under mpirun every rank runs segment rank/size; do not give --segment");
+    try {
+      cfg.segment = lt::Segment::parse(o.segment);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("--segment: ") + e.what());
+    }
+  }
+  if (!o.rank_results.empty() && !under_mpi)
+    throw UsageError("--rank-results: only under mpirun (each rank writes its part); use --segment i/N and --json "
+                     "elsewhere");
 #if defined(LOADTEST_HAS_MPI)
   if (mpi_env) cfg = mpi_env->configure(std::move(cfg));
 #endif

@@ -53,7 +53,11 @@ std::shared_ptr<const Histogram> share(std::unique_ptr<Histogram>& h) {
 Segment segment_of(const LoadTestResult& r) {
   auto it = r.config.find("segment");
   if (it == r.config.end()) return {};
-  return Segment::parse(it->second);
+  try {
+    return Segment::parse(it->second);
+  } catch (const std::invalid_argument&) {
+    throw std::invalid_argument("segment '" + it->second + "' is not i/N with 0 <= i < N (e.g. 0/4)");
+  }
 }
 
 LoadTestResult merge_results(const std::vector<LoadTestResult>& results) { return merge_results(results, MergeOptions{}); }

@@ -50,7 +50,8 @@ OPTIONS = [
     "users", "duration", "ramp-up", "threads", "timeout", "method", "header", "body", "expect", "name",
     "results-dir", "json", "rate", "max-users", "stages", "pattern", "arrivals", "think", "backoff",
     "retry", "backoff-on", "threshold", "abort-grace", "html", "csv", "prometheus", "hgrm", "baseline",
-    "max-regression", "max-body", "url",
+    "max-regression", "max-body", "segment", "seed", "checkpoint-interval", "rank-results", "max-streams",
+    "url",
 ]
 
 OK = "ok"  # accepted: run with --check, expect exit 0
@@ -75,6 +76,8 @@ EXPECT[("retry", "zero")] = OK
 EXPECT[("abort-grace", "zero")] = OK
 EXPECT[("max-body", "zero")] = OK         # keep no body bytes, count them all
 EXPECT[("prometheus", "zero")] = OK       # port 0: any free port, printed when it listens
+EXPECT[("seed", "zero")] = OK             # 0: a random seed
+EXPECT[("checkpoint-interval", "zero")] = OK  # 0: no checkpoints
 
 # The listener that must stay silent.
 listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
