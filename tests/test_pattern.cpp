@@ -379,3 +379,13 @@ BOOST_AUTO_TEST_CASE(empty_specs_are_errors) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Found by fuzz_pattern (fuzz/corpus/pattern/total-length-overflow): a step shape whose total
+// length overflowed the clock's int64 nanoseconds before validation could refuse it.
+BOOST_AUTO_TEST_CASE(shape_lengths_never_overflow_the_clock) {
+  BOOST_CHECK_THROW(loadtest::parse_shape("step:start=1,step=1,every=2222223s,steps=5205", loadtest::Duration{}),
+                    std::invalid_argument);
+  loadtest::Stages huge{{{loadtest::Duration::max() / 2, 1}, {loadtest::Duration::max() / 2, 1}, {std::chrono::hours(1), 1}}};
+  BOOST_TEST(huge.duration() == loadtest::Duration::max());  // saturated
+  BOOST_CHECK_THROW(huge.validate(), std::invalid_argument);  // and refused: more than 1e9 s
+}

@@ -269,9 +269,15 @@ inline double stages_value(const std::vector<Stage>& stages, double initial, Dur
   }
   return from;
 }
+// Saturates instead of overflowing the clock (validate_stages refuses more than 1e9 s; duration()
+// may be asked first).
 inline Duration stages_length(const std::vector<Stage>& stages) {
   Duration d{0};
-  for (const Stage& s : stages) d += s.length;
+  for (const Stage& s : stages) {
+    if (s.length > Duration{0} && d > Duration::max() - s.length) return Duration::max();
+    if (s.length < Duration{0} && d < Duration::min() - s.length) return Duration::min();
+    d += s.length;
+  }
   return d;
 }
 inline void validate_stages(const std::vector<Stage>& stages, double initial, const char* what) {

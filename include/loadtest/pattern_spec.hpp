@@ -136,6 +136,7 @@ inline StageList parse_shape(std::string_view spec, std::optional<Duration> leng
     if (!kv.empty()) throw fail("unknown key '" + kv.begin()->first + "'");
     if (steps < 1 || steps != std::floor(steps) || steps > 10'000) throw fail("steps must be a whole number 1..10000");
     if (every <= 0ns) throw fail("every must be longer than 0");
+    if (to_seconds(every) * steps > max_duration_seconds) throw fail("every x steps must be at most 1e9 s");
     if (ramp > every) throw fail("ramp must not be longer than every");
     out.start = start;
     for (int k = 0; k < static_cast<int>(steps); ++k) {
