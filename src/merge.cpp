@@ -183,20 +183,8 @@ LoadTestResult merge_results(const std::vector<LoadTestResult>& results, const M
   }
 
   auto rate = [&](std::uint64_t count) { return out.duration > 0 ? static_cast<double>(count) / out.duration : 0.0; };
-  const LatencySummary rt = response->summary();
-  out.avg_response_time = rt.avg;
-  out.min_response_time = rt.min;
-  out.max_response_time = rt.max;
-  out.stddev_response_time = rt.stddev;
-  out.p50_response_time = rt.p50;
-  out.p90_response_time = rt.p90;
-  out.p95_response_time = rt.p95;
-  out.p99_response_time = rt.p99;
-  out.p999_response_time = rt.p999;
-  out.requests_per_second = rate(out.total_requests);
-  const double total = static_cast<double>(out.total_requests);
-  out.error_rate = out.total_requests ? static_cast<double>(out.failed_requests) / total : 0.0;
-  out.success_rate = out.total_requests ? static_cast<double>(out.successful_requests) / total : 0.0;
+  out.set_response_time(response->summary());
+  out.derive_rates(out.duration);
   out.response_histogram = share(response);
 
   // Error table: most frequent first, then by category and message; the rest overflows.

@@ -30,6 +30,19 @@ void Monitor::begin(const Settings& s, Reducer& reducer, Hooks hooks, Clock::tim
   lost_part_ = false;
 }
 
+// An endpoint's counts since the start as a result row (no latency figures: they are not counted).
+static EndpointResult endpoint_totals(const EndpointCounts& c) {
+  EndpointResult e;
+  e.name = c.name;
+  e.successful_requests = c.successes;
+  e.failures = c.failures;
+  e.errors = c.errors;
+  e.failed_requests = c.failures + c.errors;
+  e.total_requests = c.successes + e.failed_requests;
+  e.status_classes = c.status_classes;
+  return e;
+}
+
 static asio::awaitable<void> drain_shard(RecorderShard* shard, IntervalStats* into) {
   shard->drain_interval_into(*into);
   co_return;
@@ -135,20 +148,9 @@ void Monitor::fill_so_far(LoadTestResult& r, Clock::time_point now) const {
   r.failed_requests = c.failures + c.errors;
   r.retries = c.retries;
   r.duration = secs;
-  const LatencySummary rt = whole_.response_time.summary();
   r.response_histogram = std::make_shared<const Histogram>(whole_.response_time);
-  r.avg_response_time = rt.avg;
-  r.min_response_time = rt.min;
-  r.max_response_time = rt.max;
-  r.stddev_response_time = rt.stddev;
-  r.p50_response_time = rt.p50;
-  r.p90_response_time = rt.p90;
-  r.p95_response_time = rt.p95;
-  r.p99_response_time = rt.p99;
-  r.p999_response_time = rt.p999;
-  r.requests_per_second = rate(c.requests);
-  r.error_rate = c.requests ? static_cast<double>(r.failed_requests) / static_cast<double>(c.requests) : 0;
-  r.success_rate = c.requests ? static_cast<double>(c.successes) / static_cast<double>(c.requests) : 0;
+  r.set_response_time(whole_.response_time.summary());
+  r.derive_rates(secs);
   r.max_active_users = max_active_;
   r.error_table = whole_.errors_seen;
   std::stable_sort(r.error_table.begin(), r.error_table.end(), [](auto& a, auto& b) { return a.count > b.count; });
@@ -160,15 +162,8 @@ void Monitor::fill_so_far(LoadTestResult& r, Clock::time_point now) const {
     if (whole_.by_category[i]) r.errors_by_category[std::string(to_string(static_cast<ErrorCategory>(i)))] = whole_.by_category[i];
   r.endpoints.clear();
   for (const EndpointCounts& e : whole_.endpoints) {
-    EndpointResult ep;
-    ep.name = e.name;
-    ep.successful_requests = e.successes;
-    ep.failures = e.failures;
-    ep.errors = e.errors;
-    ep.failed_requests = e.failures + e.errors;
-    ep.total_requests = e.successes + ep.failed_requests;
+    EndpointResult ep = endpoint_totals(e);
     ep.requests_per_second = rate(ep.total_requests);
-    ep.status_classes = e.status_classes;
     r.endpoints.push_back(std::move(ep));
   }
   std::sort(r.endpoints.begin(), r.endpoints.end(), [](auto& a, auto& b) { return a.name < b.name; });
@@ -233,17 +228,7 @@ RealTimeMetrics Monitor::snapshot(IntervalStats& acc, std::size_t reported, Cloc
   std::stable_sort(seen_errors_.begin(), seen_errors_.end(), [](auto& a, auto& b) { return a.count > b.count; });
   m.top_errors.assign(seen_errors_.begin(), seen_errors_.begin() + std::min<std::size_t>(5, seen_errors_.size()));
   // Totals since the start, for live views and exporters.
-  for (const EndpointCounts& c : acc.endpoints) {
-    EndpointResult e;
-    e.name = c.name;
-    e.successful_requests = c.successes;
-    e.failures = c.failures;
-    e.errors = c.errors;
-    e.failed_requests = c.failures + c.errors;
-    e.total_requests = c.successes + e.failed_requests;
-    e.status_classes = c.status_classes;
-    m.endpoints.push_back(std::move(e));
-  }
+  for (const EndpointCounts& c : acc.endpoints) m.endpoints.push_back(endpoint_totals(c));
   std::sort(m.endpoints.begin(), m.endpoints.end(), [](auto& a, auto& b) { return a.name < b.name; });
   for (std::size_t i = 1; i < acc.by_category.size(); ++i)
     if (acc.by_category[i]) m.errors_by_category[std::string(to_string(static_cast<ErrorCategory>(i)))] = acc.by_category[i];

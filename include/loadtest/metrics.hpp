@@ -435,21 +435,9 @@ class Recorder {
     r.failed_requests = c.failures + c.errors;
     r.cancelled_requests = c.cancelled;
     r.retries = c.retries;
-    const LatencySummary rt = response.summary();
     r.response_histogram = std::make_shared<const Histogram>(response);
-    r.avg_response_time = rt.avg;
-    r.min_response_time = rt.min;
-    r.max_response_time = rt.max;
-    r.stddev_response_time = rt.stddev;
-    r.p50_response_time = rt.p50;
-    r.p90_response_time = rt.p90;
-    r.p95_response_time = rt.p95;
-    r.p99_response_time = rt.p99;
-    r.p999_response_time = rt.p999;
-    r.requests_per_second = rate(c.requests);
-    const double total = static_cast<double>(c.requests);
-    r.error_rate = c.requests ? static_cast<double>(r.failed_requests) / total : 0.0;
-    r.success_rate = c.requests ? static_cast<double>(c.successes) / total : 0.0;
+    r.set_response_time(response.summary());
+    r.derive_rates(secs);
 
     // Error table: most frequent first, then by category and message; the rest overflows.
     r.error_table.clear();

@@ -146,6 +146,26 @@ struct LoadTestResult {
   std::shared_ptr<const Histogram> schedule_lag_histogram;
   std::map<std::string, std::string> config;              ///< the test's configuration, for reports
 
+  /** Sets the whole test's response-time figures (avg, min, max, stddev, percentiles) from `s`:
+   *  the one place the flat legacy fields are filled (the inverse of `response_time()`). */
+  void set_response_time(const LatencySummary& s) noexcept {
+    avg_response_time = s.avg;
+    min_response_time = s.min;
+    max_response_time = s.max;
+    stddev_response_time = s.stddev;
+    p50_response_time = s.p50;
+    p90_response_time = s.p90;
+    p95_response_time = s.p95;
+    p99_response_time = s.p99;
+    p999_response_time = s.p999;
+  }
+  /** Requests per second over `seconds`, and the error and success rates, from the counts. */
+  void derive_rates(double seconds) noexcept {
+    const auto total = static_cast<double>(total_requests);
+    requests_per_second = seconds > 0 ? total / seconds : 0.0;
+    error_rate = total_requests ? static_cast<double>(failed_requests) / total : 0.0;
+    success_rate = total_requests ? static_cast<double>(successful_requests) / total : 0.0;
+  }
   /** The whole test's response-time figures as one summary (for tables and thresholds). */
   LatencySummary response_time() const {
     return LatencySummary{total_requests,     avg_response_time, stddev_response_time, min_response_time,
