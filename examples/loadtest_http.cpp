@@ -718,7 +718,8 @@ int run_main(int argc, char** argv, const po::options_description& visible, cons
     po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
     if (vm.count("help")) {
       std::cout << "usage: loadtest-http [options] URL\n\n" << visible
-                << "\nExit status: 0 ran, 1 could not run, 2 bad usage, 99 a threshold failed or the run regressed.\n";
+                << "\nExit status: 0 ran, 1 could not run, 2 bad usage, 99 a threshold failed or the run regressed,\n"
+                << "130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP (results written).\n";
       return exit_ran;
     }
     po::notify(vm);
