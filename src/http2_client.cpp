@@ -738,6 +738,20 @@ struct Conn : std::enable_shared_from_this<Conn> {
     }
     streams.emplace(id, &state);
     ++active;
+    // Also when this frame is destroyed mid-wait (its io_context destroyed): the stream must not
+    // stay listed, or a later close() would finish a freed StreamState. `self` outlives this.
+    struct Listed {
+      Conn& conn;
+      std::int32_t id;
+      bool listed = true;
+      void release() noexcept {
+        if (!listed) return;
+        listed = false;
+        conn.streams.erase(id);
+        --conn.active;
+      }
+      ~Listed() { release(); }
+    } listed{*this, id};
     kick_write();
     while (!state.done) {
       if (Clock::now() >= deadline) {
@@ -751,8 +765,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
       wake.expires_at(deadline);
       co_await wake.async_wait(token);
     }
-    streams.erase(id);
-    --active;
+    listed.release();  // unlisted now: the slot waiters below may take the stream's place
     wake_slot_waiters(false);  // a stream is free
     check_end();
     out.headers.resize(state.header_count);
