@@ -201,10 +201,15 @@ Duration parse_retry_after(std::string_view value) {
   std::tm tm{};
   const char* rest = strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
   if (rest == nullptr || *rest != '\0') return Duration{0};
-  auto when = WallClock::from_time_t(timegm(&tm));
-  auto now = WallClock::now();
-  if (when <= now) return Duration{0};
-  return std::min<Duration>(std::chrono::duration_cast<Duration>(when - now), std::chrono::seconds(max_retry_after_s));
+  // Compared in whole seconds first: a date in a far year would overflow the clock's nanoseconds
+  // (found by fuzz/fuzz_http_response).
+  const std::time_t when = timegm(&tm);
+  const auto now = WallClock::now();
+  const std::time_t now_s = WallClock::to_time_t(now);
+  if (when == static_cast<std::time_t>(-1) || when <= now_s) return Duration{0};
+  if (static_cast<std::uint64_t>(when - now_s) >= max_retry_after_s) return std::chrono::seconds(max_retry_after_s);
+  const auto left = WallClock::from_time_t(when) - now;
+  return left <= WallClock::duration{0} ? Duration{0} : std::chrono::duration_cast<Duration>(left);
 }
 
 void append_number(std::string& s, std::uint64_t v) {
