@@ -84,15 +84,32 @@ class OpenScheduler {
     const Duration spin = engine.config().open.spin;
     RecorderShard& shard = rs.recorder.shard(worker);
     Duration t = first_arrival(engine.pattern(), rng);
-    for (std::size_t k = 0; t < end; ++k, t = next_arrival(engine.pattern(), t, rng)) {
-      if (pool.done || rs.ending.load(std::memory_order_relaxed)) break;
-      if (!seg.owns(k) || (k / seg.count) % threads != worker) continue;
+    std::size_t k = 0;
+    auto mine = [&] { return seg.owns(k) && (k / seg.count) % threads == worker; };
+    // The end caught this scheduler behind (a busy worker): the arrivals already due were intended
+    // and found no time left. They are counted as dropped, never skipped.
+    auto drop_overdue = [&] {
+      for (; t < end && rs.start + t <= Clock::now(); ++k, t = next_arrival(engine.pattern(), t, rng))
+        if (mine()) {
+          shard.count_intended();
+          shard.count_dropped();
+        }
+    };
+    for (; t < end; ++k, t = next_arrival(engine.pattern(), t, rng)) {
+      if (pool.done || rs.ending.load(std::memory_order_relaxed)) {
+        drop_overdue();
+        break;
+      }
+      if (!mine()) continue;
       auto due = rs.start + t;
       if (due - spin > Clock::now()) {
         timer.expires_at(due - spin);
         co_await timer.async_wait(asio::bind_cancellation_slot(pool.stop_arrivals.slot(), use_tuple));
         pool.stop_arrivals.slot().clear();  // its handler points at this frame's timer
-        if (pool.done || rs.ending.load(std::memory_order_relaxed)) break;
+        if (pool.done || rs.ending.load(std::memory_order_relaxed)) {
+          drop_overdue();
+          break;
+        }
       }
       // The optional short spin to the due time: it yields to the worker's other handlers (the
       // users) on every turn, so it costs CPU but never delays them.
