@@ -65,7 +65,7 @@ asio::awaitable<void> Monitor::run(detail::RunState& rs) {
     for (std::size_t i = 0; i < rs.workers.size(); ++i)
       co_await asio::co_spawn(*rs.workers[i], drain_shard(&rs.recorder.shard(i), &acc_), detail::uncancellable());
     if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) break;
-    const bool stop = interval(rs, Clock::now(), false);
+    const bool stop = interval(Clock::now(), false);
     if (stop && collective) break;
     next += settings_.interval;
     // A stalled monitor skips boundaries, never bursts (a collective one must not skip any).
@@ -81,11 +81,10 @@ void Monitor::report(detail::RunState& rs, Clock::time_point now, bool final) {
   // acc_, the totals since the start are collected afresh (adding them again would count twice).
   acc_.reset_totals();
   for (std::size_t i = 0; i < rs.recorder.size(); ++i) rs.recorder.shard(i).drain_interval_into(acc_);
-  interval(rs, now, final);
+  interval(now, final);
 }
 
-bool Monitor::interval(detail::RunState& rs, Clock::time_point now, bool final) {
-  (void)rs;
+bool Monitor::interval(Clock::time_point now, bool final) {
   const double secs = to_seconds(now - last_);
   last_ = now;
   acc_.active_users = hooks_.active_users ? hooks_.active_users() : 0;

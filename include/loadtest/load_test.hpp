@@ -202,8 +202,9 @@ class LoadTest {
   boost::asio::awaitable<void> control(detail::RunState& rs, Scheduler& scheduler, bool collective,
                                        const bool& monitor_running);
   boost::asio::awaitable<void> checkpoints(detail::RunState& rs, const TestInfo& info);
+  LoadTestResult result_header(const TestInfo& info) const;
   LoadTestResult partial_result(const Recorder& recorder, const TestInfo& info, Duration elapsed) const;
-  LoadTestResult so_far(detail::RunState& rs, const TestInfo& info) const;
+  LoadTestResult so_far(const TestInfo& info) const;
   bool write_checkpoint(const LoadTestResult& r, const TestInfo& info, bool quiet) const;
   void remove_checkpoint(const TestInfo& info) const;
   void prepare_workers();
@@ -374,7 +375,7 @@ LoadTestResult LoadTest<D, P, B, K, S>::run(Reducer& reducer) {
         // A collective stop takes effect at the next interval; the launcher may not wait that
         // long (mpirun kills every rank a second after one died): keep what rank 0 has now.
         if (collective && root) {
-          LoadTestResult now = so_far(rs, info);
+          LoadTestResult now = so_far(info);
           now.checkpoint = true;
           now.incomplete = true;
           now.interrupted = detail::signal_name(signo);
@@ -456,7 +457,7 @@ LoadTestResult LoadTest<D, P, B, K, S>::run(Reducer& reducer) {
   const bool reduced = !monitor_.lost_part() && reducer.reduce_result(r);
   if (!reduced && collective && root) {
     // A part is gone: the whole test as far as every part reported, rather than rank 0's part.
-    LoadTestResult whole = so_far(rs, info);
+    LoadTestResult whole = so_far(info);
     whole.aborted_by = r.aborted_by;
     whole.interrupted = r.interrupted;
     r = std::move(whole);
@@ -472,15 +473,21 @@ LoadTestResult LoadTest<D, P, B, K, S>::run(Reducer& reducer) {
 }
 
 template <class D, class P, class B, class K, class S>
-LoadTestResult LoadTest<D, P, B, K, S>::partial_result(const Recorder& recorder, const TestInfo& info,
-                                                        Duration elapsed) const {
+LoadTestResult LoadTest<D, P, B, K, S>::result_header(const TestInfo& info) const {
   LoadTestResult r;
   r.name = cfg_.name;
   r.timestamp = info.timestamp;
   r.model = info.model;
+  r.config = info.config;
+  return r;
+}
+
+template <class D, class P, class B, class K, class S>
+LoadTestResult LoadTest<D, P, B, K, S>::partial_result(const Recorder& recorder, const TestInfo& info,
+                                                        Duration elapsed) const {
+  LoadTestResult r = result_header(info);
   recorder.fill_result(r, elapsed);
   r.duration = to_seconds(elapsed);
-  r.config = info.config;
   return r;
 }
 
@@ -540,7 +547,7 @@ boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::checkpoints(detail::RunSta
     if (ec) co_return;
     LoadTestResult r;
     if (collective_.load()) {  // rank 0 of a collective run: the whole test, from the reduced intervals
-      r = so_far(rs, info);
+      r = so_far(info);
     } else {                    // one process: copies of the shards, each made on its worker
       for (std::size_t i = 0; i < rs.workers.size(); ++i)
         co_await asio::co_spawn(*rs.workers[i], detail::copy_shard(&rs.recorder.shard(i), &copy, i),
@@ -551,20 +558,15 @@ boost::asio::awaitable<void> LoadTest<D, P, B, K, S>::checkpoints(detail::RunSta
     auto state = co_await asio::this_coro::cancellation_state;
     if (state.cancelled() != asio::cancellation_type::none) co_return;
     r.checkpoint = true;
-    reported = !write_checkpoint(r, info, reported) || reported;
+    reported = !write_checkpoint(r, info, reported);  // one line per run of failures
   }
 }
 
 template <class D, class P, class B, class K, class S>
-LoadTestResult LoadTest<D, P, B, K, S>::so_far(detail::RunState& rs, const TestInfo& info) const {
-  LoadTestResult r;
-  r.name = cfg_.name;
-  r.timestamp = info.timestamp;
-  r.model = info.model;
-  r.config = info.config;
-  r.config.erase("segment");
+LoadTestResult LoadTest<D, P, B, K, S>::so_far(const TestInfo& info) const {
+  LoadTestResult r = result_header(info);
+  r.config.erase("segment");  // the whole test, not this part
   monitor_.fill_so_far(r, Clock::now());
-  (void)rs;
   return r;
 }
 

@@ -81,7 +81,7 @@ class Monitor {
   void fill_so_far(LoadTestResult& r, Clock::time_point now) const;
 
  private:
-  bool interval(detail::RunState& rs, Clock::time_point now, bool final);
+  bool interval(Clock::time_point now, bool final);
   RealTimeMetrics snapshot(IntervalStats& acc, std::size_t reported, Clock::time_point now, double seconds);
   void fold_into_last(RealTimeMetrics& tail);
   void accumulate(const IntervalStats& whole);
